@@ -11,3 +11,37 @@ def cntk_runtime():
     if not status.ok:
         pytest.skip(f"CNTK runtime unavailable: {status.detail}")
     return runtime
+
+
+@pytest.fixture
+def emulator_factory(tmp_path):
+    """Start emulators (instant phase timings unless given) that stop at the end of the test."""
+    import contextlib
+
+    from batchai_kit.local.arm.timing import Timings
+    from batchai_kit.local.emulator import emulator
+
+    with contextlib.ExitStack() as stack:
+        def start(data_dir=None, **kwargs):
+            kwargs.setdefault("timings", Timings.instant())
+            return stack.enter_context(emulator(data_dir or tmp_path / "emulator", **kwargs))
+
+        yield start
+
+
+@pytest.fixture
+def emu(emulator_factory):
+    """A running emulator with instant phase timings."""
+    return emulator_factory()
+
+
+@pytest.fixture
+def batchai(emu):
+    """A real ``azure.mgmt.batchai.BatchAI`` client talking to ``emu``."""
+    return emu.batchai_client()
+
+
+@pytest.fixture
+def resources(emu):
+    """A real ``ResourceManagementClient`` talking to ``emu``."""
+    return emu.resource_client()

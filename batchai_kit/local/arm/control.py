@@ -1,0 +1,530 @@
+"""The control plane: Batch AI and resource-group operations over the store.
+
+Plain Python, no HTTP: each public method is one service operation; it validates what the
+service validates (beyond the spec's schema, which ``validation`` checks), changes documents,
+and raises :class:`ArmError` with the service's status and code. Time-driven progress (nodes
+allocating, jobs scheduled, deletions) lives in :mod:`machines` and runs on :meth:`advance`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from typing import Callable, Protocol
+
+from . import machines
+from .errors import ArmError, not_found, resource_group_not_found
+from .resources import (child_id, new_document, new_etag, resource_group_id, strip_secrets, wire,
+                        workspace_id)
+from .store import Store
+from .timing import Timings, iso, parse_duration
+from .usages import parse_vm_size, usages
+
+TOOLKITS = {
+    "cntkSettings": "cntk", "pyTorchSettings": "custom", "tensorFlowSettings": "tensorflow",
+    "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
+    "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
+}
+DEFAULT_IMAGE = {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS", "version": "latest"}
+EMPTY_COUNTS = {"idleNodeCount": 0, "runningNodeCount": 0, "preparingNodeCount": 0,
+                "unusableNodeCount": 0, "leavingNodeCount": 0}
+
+
+class Handle(Protocol):
+    """A running process tree (setup task or job) as the node runner reports it."""
+
+    def poll(self): ...
+
+    def terminate(self, reason_code: str = "JobTerminated", message: str = "") -> None: ...
+
+
+class NodeRunner(Protocol):
+    """What runs processes on nodes (part 2 of the emulator); absent, jobs fail honestly."""
+
+    def prepare_node(self, cluster: dict, node: dict) -> Handle | None: ...
+
+    def start_job(self, job: dict, cluster: dict, nodes: list[dict]) -> Handle: ...
+
+    def list_output_files(self, job: dict, output_id: str, directory: str, expiry_minutes: int) -> list[dict]: ...
+
+
+class ControlPlane:
+    """All resources of one emulated subscription."""
+
+    def __init__(self, store: Store, subscription_id: str, *, timings: Timings | None = None,
+                 clock: Callable[[], float] = time.time, runner: NodeRunner | None = None):
+        self.store = store
+        self.subscription_id = subscription_id
+        self.timings = timings or Timings()
+        self.clock = clock
+        self.runner = runner
+        self.handles: dict[str, Handle] = {}
+        self.lock = threading.RLock()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock()
+
+    def _touch(self, doc: dict) -> None:
+        doc["etag"] = new_etag()
+        self.store.put(doc)
+
+    def _live(self, resource_id: str, kind: str, name: str) -> dict:
+        doc = self.store.get(resource_id)
+        if doc is None:
+            raise not_found(kind, name) if kind != "resourcegroup" else resource_group_not_found(name)
+        return doc
+
+    def _group(self, group: str) -> dict:
+        return self._live(resource_group_id(self.subscription_id, group), "resourcegroup", group)
+
+    def _workspace(self, group: str, workspace: str) -> dict:
+        self._group(group)
+        return self._live(workspace_id(self.subscription_id, group, workspace), "workspace", workspace)
+
+    def _child(self, parent: dict, collection: str, kind: str, name: str) -> dict:
+        return self._live(child_id(parent["id"], collection, name), kind, name)
+
+    @staticmethod
+    def _refuse_if_deleting(parent: dict) -> None:
+        if parent["properties"].get("provisioningState") == "deleting":
+            raise ArmError(409, "Conflict", f"The {parent['kind']} {parent['name']} is being deleted; "
+                                            "no resources can be created in it.")
+
+    def _new_operation(self, doc: dict, action: str) -> dict:
+        name = str(uuid.uuid4())
+        operation = {
+            "key": f"operation:{name}", "kind": "operation", "parent": None,
+            "name": name, "action": action, "target": doc["key"], "resourceId": doc["id"],
+            "location": self.location_of(doc), "status": "InProgress", "startTime": iso(self.now()),
+        }
+        self.store.put(operation)
+        return operation
+
+    def location_of(self, doc: dict) -> str:
+        while doc is not None and not doc.get("location"):
+            doc = self.store.get(doc["parent"]) if doc.get("parent") else None
+        return doc["location"] if doc else "eastus"
+
+    @staticmethod
+    def page(items: list[dict], skip: int, max_results: int) -> tuple[list[dict], int | None]:
+        """One page of *items* and the offset of the next page (None when this is the last)."""
+        chunk = items[skip:skip + max_results]
+        following = skip + max_results
+        return chunk, (following if following < len(items) else None)
+
+    # -- resource groups -----------------------------------------------------------------------
+
+    def create_resource_group(self, group: str, body: dict) -> tuple[dict, bool]:
+        if not body or not body.get("location"):
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        resource_id = resource_group_id(self.subscription_id, group)
+        with self.lock:
+            existing = self.store.get(resource_id)
+            if existing is not None:
+                if existing["properties"]["provisioningState"] == "Deleting":
+                    raise ArmError(409, "ResourceGroupBeingDeleted",
+                                   f"The resource group '{group}' is in deprovisioning state and cannot perform this operation.")
+                if existing["location"].lower() != body["location"].replace(" ", "").lower():
+                    raise ArmError(409, "InvalidResourceGroupLocation",
+                                   f"Invalid resource group location '{body['location']}'. The Resource group "
+                                   f"already exists in location '{existing['location']}'.")
+                if "tags" in body:
+                    existing["tags"] = body["tags"]
+                self._touch(existing)
+                return existing, False
+            doc = new_document("resourcegroup", resource_id, group, None,
+                               location=body["location"].replace(" ", "").lower(), tags=body.get("tags"),
+                               properties={"provisioningState": "Succeeded"})
+            doc["managedBy"] = body.get("managedBy")
+            self.store.put(doc)
+            return doc, True
+
+    def get_resource_group(self, group: str) -> dict:
+        with self.lock:
+            return self._group(group)
+
+    def update_resource_group(self, group: str, body: dict) -> dict:
+        with self.lock:
+            doc = self._group(group)
+            if "tags" in (body or {}):
+                doc["tags"] = body["tags"]
+            self._touch(doc)
+            return doc
+
+    def list_resource_groups(self) -> list[dict]:
+        with self.lock:
+            return sorted(self.store.of_kind("resourcegroup"), key=lambda d: d["key"])
+
+    def delete_resource_group(self, group: str) -> dict:
+        with self.lock:
+            doc = self._group(group)
+            return self._begin_delete(doc)
+
+    # -- workspaces and experiments (synchronous: 200 at once) ---------------------------------
+
+    def create_workspace(self, group: str, name: str, body: dict) -> dict:
+        resource_id = workspace_id(self.subscription_id, group, name)
+        with self.lock:
+            parent = self._group(group)
+            self._refuse_if_deleting_rg(parent)
+            existing = self.store.get(resource_id)
+            location = body["location"].replace(" ", "").lower()
+            if existing is not None:
+                if existing["location"] != location:
+                    raise ArmError(409, "InvalidLocation", f"The workspace {name} already exists in location "
+                                                           f"'{existing['location']}'; it cannot move to '{location}'.")
+                existing["tags"] = body.get("tags", existing.get("tags"))
+                self._touch(existing)
+                return existing
+            now = iso(self.now())
+            doc = new_document("workspace", resource_id, name, parent, location=location, tags=body.get("tags"),
+                               properties={"creationTime": now, "provisioningState": "succeeded",
+                                           "provisioningStateTransitionTime": now})
+            self.store.put(doc)
+            return doc
+
+    def _refuse_if_deleting_rg(self, group: dict) -> None:
+        if group["properties"]["provisioningState"] == "Deleting":
+            raise ArmError(409, "ResourceGroupBeingDeleted",
+                           f"The resource group '{group['name']}' is in deprovisioning state and cannot perform this operation.")
+
+    def update_workspace(self, group: str, name: str, body: dict) -> dict:
+        with self.lock:
+            doc = self._workspace(group, name)
+            if "tags" in (body or {}):
+                doc["tags"] = body["tags"]
+            self._touch(doc)
+            return doc
+
+    def get_workspace(self, group: str, name: str) -> dict:
+        with self.lock:
+            return self._workspace(group, name)
+
+    def list_workspaces(self, group: str | None = None) -> list[dict]:
+        with self.lock:
+            if group is not None:
+                return sorted(self.store.children(self._group(group)["id"], "workspace"), key=lambda d: d["key"])
+            return sorted(self.store.of_kind("workspace"), key=lambda d: d["key"])
+
+    def delete_workspace(self, group: str, name: str) -> dict | None:
+        with self.lock:
+            try:
+                doc = self._workspace(group, name)
+            except ArmError as exc:
+                if exc.code == "WorkspaceNotFound":
+                    return None
+                raise
+            return self._begin_delete(doc)
+
+    def create_experiment(self, group: str, workspace: str, name: str) -> dict:
+        with self.lock:
+            parent = self._workspace(group, workspace)
+            self._refuse_if_deleting(parent)
+            resource_id = child_id(parent["id"], "experiments", name)
+            existing = self.store.get(resource_id)
+            if existing is not None:
+                return existing
+            now = iso(self.now())
+            doc = new_document("experiment", resource_id, name, parent,
+                               properties={"creationTime": now, "provisioningState": "succeeded",
+                                           "provisioningStateTransitionTime": now})
+            self.store.put(doc)
+            return doc
+
+    def get_experiment(self, group: str, workspace: str, name: str) -> dict:
+        with self.lock:
+            return self._child(self._workspace(group, workspace), "experiments", "experiment", name)
+
+    def list_experiments(self, group: str, workspace: str) -> list[dict]:
+        with self.lock:
+            return sorted(self.store.children(self._workspace(group, workspace)["id"], "experiment"),
+                          key=lambda d: d["key"])
+
+    def delete_experiment(self, group: str, workspace: str, name: str) -> dict | None:
+        with self.lock:
+            parent = self._workspace(group, workspace)
+            doc = self.store.get(child_id(parent["id"], "experiments", name))
+            return self._begin_delete(doc) if doc else None
+
+    # -- clusters --------------------------------------------------------------------------------
+
+    def create_cluster(self, group: str, workspace: str, name: str, body: dict) -> tuple[dict, dict]:
+        properties = body.get("properties") or {}
+        parse_vm_size(properties.get("vmSize", ""))
+        public, secrets = strip_secrets("cluster", properties)
+        with self.lock:
+            parent = self._workspace(group, workspace)
+            self._refuse_if_deleting(parent)
+            resource_id = child_id(parent["id"], "clusters", name)
+            existing = self.store.get(resource_id)
+            if existing is not None:
+                self._refuse_change(existing, public, ("vmSize", "vmPriority", "scaleSettings",
+                                                       "virtualMachineConfiguration", "nodeSetup",
+                                                       "userAccountSettings", "subnet"))
+                return existing, self._new_operation(existing, "create")
+            now = self.now()
+            public.setdefault("vmPriority", "dedicated")
+            public["vmPriority"] = public["vmPriority"].lower()
+            public.setdefault("virtualMachineConfiguration", {"imageReference": dict(DEFAULT_IMAGE)})
+            public["scaleSettings"] = _normalise_scale(public.get("scaleSettings"))
+            public.update({
+                "creationTime": iso(now), "provisioningState": "succeeded",
+                "provisioningStateTransitionTime": iso(now), "allocationState": "resizing",
+                "allocationStateTransitionTime": iso(now), "currentNodeCount": 0,
+                "nodeStateCounts": dict(EMPTY_COUNTS), "errors": [],
+            })
+            doc = new_document("cluster", resource_id, name, parent, properties=public)
+            doc["internal"] = {"guid": str(uuid.uuid4()), "nodes": [], "secrets": secrets,
+                               "allocation_since": now, "target": machines.initial_target(public),
+                               "autoscale_at": now, "node_serial": 0}
+            self.store.put(doc)
+            return doc, self._new_operation(doc, "create")
+
+    def _refuse_change(self, existing: dict, requested: dict, fields: tuple[str, ...]) -> None:
+        """A PUT on an existing immutable resource: same spec is idempotent, a change is refused."""
+        for field in fields:
+            if field not in requested:
+                continue
+            have = existing["properties"].get(field)
+            want = requested[field]
+            if isinstance(have, str) and isinstance(want, str):
+                same = have.lower() == want.lower()
+            elif field == "scaleSettings":
+                same = _normalise_scale(want) == have
+            else:
+                same = have == want
+            if not same:
+                raise ArmError(409, "PropertyChangeNotAllowed",
+                               f"Changing property 'properties.{field}' of existing {existing['kind']} "
+                               f"{existing['name']} is not allowed (have {have!r}, requested {want!r}); "
+                               "delete it and create it again"
+                               + (", or update its scale settings with PATCH." if existing["kind"] == "cluster" else "."),
+                               f"properties.{field}")
+
+    def update_cluster(self, group: str, workspace: str, name: str, body: dict) -> dict:
+        with self.lock:
+            doc = self._child(self._workspace(group, workspace), "clusters", "cluster", name)
+            scale = ((body or {}).get("properties") or {}).get("scaleSettings")
+            if doc["properties"]["provisioningState"] == "deleting":
+                raise ArmError(409, "Conflict", f"The cluster {name} is being deleted.")
+            if scale is not None:
+                doc["properties"]["scaleSettings"] = _normalise_scale(scale)
+                doc["internal"]["target"] = machines.initial_target(doc["properties"])
+                doc["internal"]["autoscale_at"] = self.now()
+                machines.advance_cluster(self, doc)
+            self._touch(doc)
+            return doc
+
+    def get_cluster(self, group: str, workspace: str, name: str) -> dict:
+        with self.lock:
+            return self._child(self._workspace(group, workspace), "clusters", "cluster", name)
+
+    def list_clusters(self, group: str, workspace: str) -> list[dict]:
+        with self.lock:
+            return sorted(self.store.children(self._workspace(group, workspace)["id"], "cluster"),
+                          key=lambda d: d["key"])
+
+    def delete_cluster(self, group: str, workspace: str, name: str) -> dict | None:
+        with self.lock:
+            parent = self._workspace(group, workspace)
+            doc = self.store.get(child_id(parent["id"], "clusters", name))
+            return self._begin_delete(doc) if doc else None
+
+    def cluster_remote_logins(self, group: str, workspace: str, name: str) -> list[dict]:
+        with self.lock:
+            doc = self.get_cluster(group, workspace, name)
+            return [machines.remote_login(node) for node in doc["internal"]["nodes"]
+                    if node["state"] != "leaving"]
+
+    # -- file servers ------------------------------------------------------------------------------
+
+    def create_file_server(self, group: str, workspace: str, name: str, body: dict) -> tuple[dict, dict]:
+        properties = body.get("properties") or {}
+        parse_vm_size(properties.get("vmSize", ""))
+        public, secrets = strip_secrets("fileserver", properties)
+        with self.lock:
+            parent = self._workspace(group, workspace)
+            self._refuse_if_deleting(parent)
+            resource_id = child_id(parent["id"], "fileservers", name)
+            existing = self.store.get(resource_id)
+            if existing is not None:
+                self._refuse_change(existing, public, ("vmSize", "dataDisks", "subnet"))
+                return existing, self._new_operation(existing, "create")
+            now = self.now()
+            public.update({"creationTime": iso(now), "provisioningState": "creating",
+                           "provisioningStateTransitionTime": iso(now)})
+            doc = new_document("fileserver", resource_id, name, parent, properties=public)
+            doc["internal"] = {"secrets": secrets, "created": now}
+            self.store.put(doc)
+            return doc, self._new_operation(doc, "create")
+
+    def get_file_server(self, group: str, workspace: str, name: str) -> dict:
+        with self.lock:
+            return self._child(self._workspace(group, workspace), "fileservers", "fileserver", name)
+
+    def list_file_servers(self, group: str, workspace: str) -> list[dict]:
+        with self.lock:
+            return sorted(self.store.children(self._workspace(group, workspace)["id"], "fileserver"),
+                          key=lambda d: d["key"])
+
+    def delete_file_server(self, group: str, workspace: str, name: str) -> dict | None:
+        with self.lock:
+            parent = self._workspace(group, workspace)
+            doc = self.store.get(child_id(parent["id"], "fileservers", name))
+            return self._begin_delete(doc) if doc else None
+
+    # -- jobs ----------------------------------------------------------------------------------------
+
+    def create_job(self, group: str, workspace: str, experiment: str, name: str, body: dict) -> tuple[dict, dict]:
+        properties = body.get("properties") or {}
+        public, secrets = strip_secrets("job", properties)
+        with self.lock:
+            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            self._refuse_if_deleting(parent)
+            resource_id = child_id(parent["id"], "jobs", name)
+            existing = self.store.get(resource_id)
+            if existing is not None:
+                self._refuse_change(existing, public, tuple(k for k in public if k not in ("secrets",)))
+                return existing, self._new_operation(existing, "create")
+            cluster = self.store.get((public.get("cluster") or {}).get("id", ""))
+            if cluster is None or cluster["kind"] != "cluster":
+                raise ArmError(400, "ClusterNotFound",
+                               f"The cluster {public.get('cluster', {}).get('id')!r} referenced by job {name} "
+                               "does not exist; create it before submitting the job.", "properties.cluster.id")
+            if cluster["properties"]["provisioningState"] == "deleting":
+                raise ArmError(409, "Conflict", f"The cluster {cluster['name']} is being deleted; no jobs can be "
+                                                "submitted to it.", "properties.cluster.id")
+            toolkit = next(k for k in TOOLKITS if k in public)
+            constraints = public.setdefault("constraints", {})
+            constraints.setdefault("maxWallClockTime", "P7D")
+            try:
+                wall_clock = parse_duration(constraints["maxWallClockTime"])
+            except ValueError as exc:
+                raise ArmError(400, "InvalidPropertyValue", f"properties.constraints.maxWallClockTime: {exc}",
+                               "properties.constraints.maxWallClockTime") from None
+            job_guid = str(uuid.uuid4())
+            now = self.now()
+            public.setdefault("schedulingPriority", "normal")
+            public["schedulingPriority"] = public["schedulingPriority"].lower()
+            public.update({
+                "toolType": TOOLKITS[toolkit],
+                "jobOutputDirectoryPathSegment": f"{self.subscription_id}/{group}/workspaces/{workspace}/"
+                                                 f"experiments/{experiment}/jobs/{name}/{job_guid}",
+                "creationTime": iso(now), "provisioningState": "succeeded",
+                "provisioningStateTransitionTime": iso(now), "executionState": "queued",
+                "executionStateTransitionTime": iso(now),
+            })
+            doc = new_document("job", resource_id, name, parent, properties=public)
+            doc["internal"] = {"guid": job_guid, "secrets": secrets, "cluster": cluster["key"],
+                               "wall_clock": wall_clock, "created": now, "nodes": []}
+            self.store.put(doc)
+            machines.schedule(self, cluster)
+            return doc, self._new_operation(doc, "create")
+
+    def _job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
+        parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+        return self._child(parent, "jobs", "job", name)
+
+    def get_job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
+        with self.lock:
+            return self._job(group, workspace, experiment, name)
+
+    def list_jobs(self, group: str, workspace: str, experiment: str) -> list[dict]:
+        with self.lock:
+            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            return sorted(self.store.children(parent["id"], "job"), key=lambda d: d["key"])
+
+    def delete_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
+        with self.lock:
+            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            doc = self.store.get(child_id(parent["id"], "jobs", name))
+            return self._begin_delete(doc) if doc else None
+
+    def terminate_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
+        """The operation tracking termination, or None when the job has already finished (200)."""
+        with self.lock:
+            doc = self._job(group, workspace, experiment, name)
+            if doc["properties"]["executionState"] in ("succeeded", "failed"):
+                return None
+            operation = self._new_operation(doc, "terminate")
+            machines.terminate_job(self, doc, "JobTerminated", "The job was terminated by the user.")
+            return operation
+
+    def job_remote_logins(self, group: str, workspace: str, experiment: str, name: str) -> list[dict]:
+        with self.lock:
+            doc = self._job(group, workspace, experiment, name)
+            cluster = self.store.get(doc["internal"]["cluster"])
+            if cluster is None or doc["properties"]["executionState"] not in ("running", "terminating"):
+                return []
+            return [machines.remote_login(node) for node in cluster["internal"]["nodes"]
+                    if node.get("job") == doc["key"]]
+
+    def job_output_files(self, group: str, workspace: str, experiment: str, name: str, output_id: str,
+                         directory: str, expiry_minutes: int) -> list[dict]:
+        with self.lock:
+            doc = self._job(group, workspace, experiment, name)
+            known = {"stdouterr"} | {d["id"].lower() for d in doc["properties"].get("outputDirectories") or []}
+            if output_id.lower() not in known:
+                raise ArmError(400, "InvalidOutputDirectoryId",
+                               f"The output directory id '{output_id}' is not defined for job {name}; "
+                               f"known ids: {', '.join(sorted(known))}.", "outputdirectoryid")
+            if self.runner is None:
+                return []
+            snapshot = copy.deepcopy(doc)
+        return self.runner.list_output_files(snapshot, output_id, directory, expiry_minutes)
+
+    # -- usages, operations ---------------------------------------------------------------------------
+
+    def usages(self, location: str) -> list[dict]:
+        with self.lock:
+            clusters = [c for c in self.store.of_kind("cluster")
+                        if self.location_of(c).lower() == location.replace(" ", "").lower()]
+            return usages(clusters)
+
+    def get_operation(self, name: str) -> dict | None:
+        with self.lock:
+            return self.store.get(f"operation:{name}")
+
+    # -- deletion and time-driven progress --------------------------------------------------------------
+
+    def _begin_delete(self, doc: dict) -> dict:
+        machines.mark_deleting(self, doc)
+        operation = self._new_operation(doc, "delete")
+        machines.advance_all(self)
+        return operation
+
+    def advance(self) -> None:
+        """Move every state machine forward to now (called by a ticker and before each request)."""
+        with self.lock:
+            machines.advance_all(self)
+
+    def recover(self) -> None:
+        """After a restart: processes of jobs and setup tasks that were running are gone."""
+        with self.lock:
+            machines.recover(self)
+
+    def close(self) -> None:
+        with self.lock:
+            for handle in list(self.handles.values()):
+                handle.terminate("EmulatorStopped", "The emulator stopped while this was running.")
+            self.handles.clear()
+
+
+def _normalise_scale(scale: dict | None) -> dict:
+    scale = copy.deepcopy(scale or {})
+    if "manual" in scale:
+        manual = scale["manual"]
+        manual["nodeDeallocationOption"] = (manual.get("nodeDeallocationOption") or "requeue").lower()
+        return {"manual": manual}
+    if "autoScale" in scale:
+        auto = scale["autoScale"]
+        auto.setdefault("initialNodeCount", 0)
+        return {"autoScale": auto}
+    return scale
+
+
+__all__ = ["ControlPlane", "NodeRunner", "Handle", "wire"]

@@ -1,0 +1,213 @@
+"""The emulator as one object: data directory, TLS, HTTPS server, control plane, ticker, tokens.
+
+Start it in process with :func:`emulator` (a context manager) or from the command line with
+``batchai-kit emulator``; both expose the same facts (:class:`EmulatorInfo`), which the
+command writes to a JSON ready file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import attrs
+from azure.core.credentials import AccessToken
+
+from ._server import RunningServer, serve_https
+from ._tls import generate_self_signed
+from .arm.app import ArmApp
+from .arm.control import ControlPlane, NodeRunner
+from .arm.store import Store
+from .arm.timing import Timings
+
+log = logging.getLogger("batchai_kit.local")
+
+TOKEN_LIFETIME = 7 * 24 * 3600
+
+
+@attrs.frozen
+class EmulatorInfo:
+    """Where a running emulator is and how to talk to it. ``token`` is a secret: not in repr."""
+
+    arm_endpoint: str
+    subscription_id: str
+    ca_cert: Path
+    data_dir: Path
+    token: str = attrs.field(repr=False)
+
+    def ready_file_content(self) -> dict:
+        return {"arm_endpoint": self.arm_endpoint, "subscription_id": self.subscription_id,
+                "ca_cert": str(self.ca_cert), "data_dir": str(self.data_dir), "token": self.token,
+                "pid": os.getpid()}
+
+
+class TokenStore:
+    """Bearer tokens the emulator issued; only their SHA-256 digests are kept on disk."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
+        self._store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, float] = json.loads(store.meta("tokens") or "{}")
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def issue(self, lifetime: float = TOKEN_LIFETIME) -> AccessToken:
+        token = secrets.token_urlsafe(32)
+        expires = self._clock() + lifetime
+        with self._lock:
+            now = self._clock()
+            self._tokens = {d: e for d, e in self._tokens.items() if e > now}
+            self._tokens[self._digest(token)] = expires
+            self._store.set_meta("tokens", json.dumps(self._tokens))
+        return AccessToken(token, int(expires))
+
+    def valid(self, token: str) -> bool:
+        with self._lock:
+            expires = self._tokens.get(self._digest(token))
+        return expires is not None and expires > self._clock()
+
+
+class LocalCredential:
+    """An azure-core TokenCredential that gets its tokens from an in-process emulator."""
+
+    def __init__(self, tokens: TokenStore):
+        self._tokens = tokens
+        self._token: AccessToken | None = None
+        self._lock = threading.Lock()
+
+    def get_token(self, *scopes, **kwargs) -> AccessToken:
+        with self._lock:
+            if self._token is None or self._token.expires_on - time.time() < 300:
+                self._token = self._tokens.issue()
+            return self._token
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "LocalCredential()"
+
+
+class Emulator:
+    """A running emulator; use :func:`emulator` or :meth:`start` / :meth:`stop`."""
+
+    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
+                 timings: Timings | None = None, tick: float = 0.05,
+                 runner_factory: Callable[["Emulator"], NodeRunner | None] | None = None):
+        self.data_dir = Path(data_dir).resolve()
+        self.host = host
+        self.port = port
+        self.timings = timings or Timings()
+        self.tick = tick
+        self.runner_factory = runner_factory
+        self.store: Store | None = None
+        self.control: ControlPlane | None = None
+        self.tokens: TokenStore | None = None
+        self.server: RunningServer | None = None
+        self._ticker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.info: EmulatorInfo | None = None
+
+    def start(self) -> EmulatorInfo:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / "state.sqlite3")
+        subscription = self.store.meta("subscription_id")
+        if subscription is None:
+            subscription = str(uuid.uuid4())
+            self.store.set_meta("subscription_id", subscription)
+        self.tokens = TokenStore(self.store)
+        certificate = generate_self_signed(self.data_dir / "tls")
+        self.control = ControlPlane(self.store, subscription, timings=self.timings)
+        if self.runner_factory is not None:
+            self.control.runner = self.runner_factory(self)
+        self.control.recover()
+        arm = ArmApp(self.control, self.tokens.valid)
+        self.server = serve_https(self._dispatch(arm), certificate, self.host, self.port)
+        self._ticker = threading.Thread(target=self._tick_loop, name="batchai-kit-ticker", daemon=True)
+        self._ticker.start()
+        self.info = EmulatorInfo(arm_endpoint=self.server.base_url, subscription_id=subscription,
+                                 ca_cert=certificate.cert_path, data_dir=self.data_dir,
+                                 token=self.tokens.issue().token)
+        log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
+        return self.info
+
+    def _dispatch(self, arm: ArmApp):
+        return arm
+
+    def _tick_loop(self) -> None:
+        while not self._stopping.wait(self.tick):
+            try:
+                self.control.advance()
+            except Exception:  # keep ticking; the error is logged and the next tick retries
+                log.exception("Control plane tick failed")
+
+    def credential(self) -> LocalCredential:
+        return LocalCredential(self.tokens)
+
+    def write_ready_file(self, path: Path) -> None:
+        """Write the ready file atomically with mode 0600 (it holds a bearer token)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.info.ready_file_content(), fh, indent=2)
+        os.replace(temporary, path)
+
+    def batchai_client(self, **kwargs):
+        """A real ``azure.mgmt.batchai.BatchAI`` client for this emulator."""
+        from azure.mgmt.batchai import BatchAI
+
+        return BatchAI(self.credential(), self.info.subscription_id, base_url=self.info.arm_endpoint,
+                       connection_verify=str(self.info.ca_cert), polling_interval=kwargs.pop("polling_interval", 0.05),
+                       **kwargs)
+
+    def resource_client(self, **kwargs):
+        """A real ``ResourceManagementClient`` for this emulator."""
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential(), self.info.subscription_id,
+                                        base_url=self.info.arm_endpoint,
+                                        connection_verify=str(self.info.ca_cert),
+                                        polling_interval=kwargs.pop("polling_interval", 0.05), **kwargs)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=10)
+        if self.server is not None:
+            self.server.stop()
+        if self.control is not None:
+            self.control.close()
+        if self.store is not None:
+            self.store.close()
+        log.info("Emulator stopped")
+
+
+@contextlib.contextmanager
+def emulator(data_dir: Path | str | None = None, **kwargs) -> Iterator[Emulator]:
+    """Run an emulator on a background thread for the duration of the block.
+
+    Without *data_dir*, state lives in a temporary directory removed afterwards.
+    """
+    import tempfile
+
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="batchai-kit-"))
+        instance = Emulator(Path(data_dir), **kwargs)
+        instance.start()
+        stack.callback(instance.stop)
+        yield instance

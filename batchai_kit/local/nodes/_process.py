@@ -1,0 +1,309 @@
+"""Running process trees: a handle the control plane polls and may terminate.
+
+A run is a sequence of stages (job preparation on every node, then the job's processes).
+Each process starts in its own session, so terminating it reaches everything it spawned.
+A supervisor thread walks the stages; ``poll`` only reads what it recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+
+from ._environment import Redactor, describe
+from ._model import (
+    INTERNAL_ERROR,
+    JOB_TERMINATED,
+    JOB_TERMINATED_MESSAGE,
+    PROCESS_START_FAILED,
+    JobResult,
+    StartError,
+)
+
+logger = logging.getLogger(__name__)
+
+TERMINATE_GRACE_SECONDS = 5.0
+_TICK = 0.05
+_START_WAIT_SECONDS = 30.0
+
+
+@attrs.frozen
+class Launch:
+    """One process to start: what, where, and where its output goes."""
+
+    label: str
+    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    env: Mapping[str, str] = attrs.field(repr=False)  # holds secrets
+    cwd: Path
+    stdout: Path
+    stderr: Path
+    node_id: str | None = None
+    primary: bool = True  # the stage ends when every primary process has exited
+
+
+@attrs.frozen
+class Stage:
+    """Processes started together. ``build`` runs when the stage begins (so it sees what the
+    stages before it left on disk) and may raise ``StartError``; ``failure`` turns a
+    non-zero exit code into the service's result."""
+
+    name: str
+    build: Callable[[], Sequence[Launch]]
+    failure: Callable[[int], JobResult]
+
+
+_Running = tuple[Launch, subprocess.Popen]
+
+
+class ExecutionLog:
+    """execution.log: timestamped lifecycle lines, secrets redacted. A multi-node job keeps
+    one per node (``execution-{node}.log``); lines without a node go to all of them."""
+
+    def __init__(self, paths: Mapping[str | None, Path], redact: Redactor):
+        self._paths = dict(paths)
+        self._redact = redact
+        self._lock = threading.Lock()
+
+    def write(self, message: str, node_id: str | None = None) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        line = f"{stamp} {self._redact(message)}\n"
+        targets = [p for n, p in self._paths.items() if node_id is None or n in (node_id, None)]
+        with self._lock:
+            for path in targets:
+                try:
+                    with open(path, "a", encoding="utf-8") as f:
+                        f.write(line)
+                except OSError as exc:  # a share gone away must not kill the supervisor
+                    logger.warning("Cannot write %s: %s", path, exc)
+
+
+class ProcessHandle:
+    """A running (or finished) run. ``poll`` never blocks; ``terminate`` is idempotent and
+    safe from any thread."""
+
+    def __init__(self, name: str, stages: Sequence[Stage], log: ExecutionLog | None, redact: Redactor):
+        self.name = name
+        self._stages = tuple(stages)
+        self._log = log
+        self._redact = redact
+        self._lock = threading.Lock()
+        self._running: list[subprocess.Popen] = []
+        self._pid = 0
+        self._result: JobResult | None = None
+        self._termination: JobResult | None = None
+        self._terminate_requested = threading.Event()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name=f"batchai-node-{name}", daemon=True)
+
+    @classmethod
+    def finished(cls, name: str, result: JobResult, log: ExecutionLog | None = None) -> ProcessHandle:
+        """A handle for a run that could not start: poll() yields ``result`` at once."""
+        handle = cls(name, (), log, Redactor(()))
+        handle._finish(result)
+        handle._started.set()
+        return handle
+
+    def start(self) -> ProcessHandle:
+        """Start the supervisor; returns once the first process runs or the run has ended."""
+        self._thread.start()
+        self._started.wait(_START_WAIT_SECONDS)
+        return self
+
+    @property
+    def pid(self) -> int:
+        """Process id of the leading process of the current stage (0 if none was started)."""
+        return self._pid
+
+    def poll(self) -> JobResult | None:
+        return self._result
+
+    def wait(self, timeout: float) -> JobResult | None:
+        """Block up to ``timeout`` seconds for the result (for tests and callers with threads)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return self._result
+
+    def terminate(self, reason_code: str = JOB_TERMINATED, message: str = JOB_TERMINATED_MESSAGE) -> None:
+        """Stop the whole process tree: SIGTERM now, SIGKILL after a grace period.
+
+        The first call's reason wins; calls after the run ended change nothing.
+        """
+        with self._lock:
+            if self._result is not None or self._termination is not None:
+                return
+            self._termination = JobResult.failure(reason_code, message)
+            self._terminate_requested.set()
+            running = list(self._running)
+        logger.info("Terminating %s (%s)", self.name, reason_code)
+        for process in running:
+            _signal_group(process.pid, signal.SIGTERM)
+
+    def __repr__(self) -> str:
+        state = "running" if self._result is None else ("succeeded" if self._result.succeeded else "failed")
+        return f"<ProcessHandle {self.name} pid={self._pid} {state}>"
+
+    # --- supervisor thread -------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        try:
+            self._finish(self._run_stages())
+        except Exception as exc:  # never let a bug escape into nowhere: report it as the result
+            logger.exception("Supervisor of %s failed", self.name)
+            self._finish(JobResult.failure(INTERNAL_ERROR, f"The local node runner failed: {exc}"))
+        finally:
+            self._started.set()
+
+    def _run_stages(self) -> JobResult:
+        for stage in self._stages:
+            if self._terminate_requested.is_set():
+                break
+            try:
+                launches = stage.build()
+            except StartError as exc:
+                self._write(f"{stage.name}: {exc.message}")
+                return exc.result()
+            processes = self._spawn(stage, launches)
+            if isinstance(processes, JobResult):
+                return processes
+            codes = self._wait(processes)
+            _stop([process for _, process in processes])
+            with self._lock:
+                self._running.clear()
+            if self._terminate_requested.is_set():
+                break
+            exit_code = _stage_exit_code(processes, codes)
+            self._write(f"{stage.name} finished with exit code {exit_code}")
+            if exit_code != 0:
+                return stage.failure(exit_code)
+        if self._termination is not None:
+            self._write(f"Terminated: {self._termination.errors[0]['code']}")
+            return self._termination
+        return JobResult(exit_code=0)
+
+    def _spawn(self, stage: Stage, launches: Sequence[Launch]) -> list[_Running] | JobResult:
+        processes: list[_Running] = []
+        with self._lock:
+            if self._terminate_requested.is_set():
+                return processes
+            for launch in launches:
+                self._write(f"{stage.name}: starting {launch.label}: {describe(launch.argv)}", launch.node_id)
+                try:
+                    process = _popen(launch)
+                except OSError as exc:
+                    self._write(f"{stage.name}: cannot start {launch.label}: {exc.strerror}", launch.node_id)
+                    for _, started in processes:
+                        _signal_group(started.pid, signal.SIGKILL)
+                    _stop([started for _, started in processes])
+                    return JobResult.failure(
+                        PROCESS_START_FAILED,
+                        f"Cannot start {launch.label} ({launch.argv[0]}): {exc.strerror}",
+                    )
+                processes.append((launch, process))
+                self._running.append(process)
+            if processes:
+                self._pid = processes[0][1].pid
+        self._started.set()
+        return processes
+
+    def _wait(self, processes: list[_Running]) -> list[int | None]:
+        """Wait until every primary process exits, one fails, or termination is asked for."""
+        while True:
+            codes = [process.poll() for _, process in processes]
+            primary_codes = [code for (launch, _), code in zip(processes, codes) if launch.primary]
+            if all(c is not None for c in primary_codes) or any(c not in (None, 0) for c in primary_codes):
+                return codes
+            if self._terminate_requested.wait(_TICK):
+                return codes
+
+    def _finish(self, result: JobResult) -> None:
+        with self._lock:
+            self._running.clear()
+            if self._result is None:
+                self._result = result
+        if result.succeeded:
+            logger.info("%s succeeded", self.name)
+        else:
+            codes = ", ".join(e["code"] for e in result.errors)
+            logger.info("%s failed (exit code %s; %s)", self.name, result.exit_code, codes)
+        if self._log is not None:
+            self._log.write(f"Result: exit code {result.exit_code}; " + (
+                "succeeded" if result.succeeded else "; ".join(f"{e['code']}: {e['message']}" for e in result.errors)
+            ))
+
+    def _write(self, message: str, node_id: str | None = None) -> None:
+        logger.debug("%s: %s", self.name, self._redact(message))
+        if self._log is not None:
+            self._log.write(message, node_id)
+
+
+def _popen(launch: Launch) -> subprocess.Popen:
+    launch.stdout.parent.mkdir(parents=True, exist_ok=True)
+    launch.stderr.parent.mkdir(parents=True, exist_ok=True)
+    launch.cwd.mkdir(parents=True, exist_ok=True)
+    # The child writes straight into the files, so readers see lines as they are printed.
+    with open(launch.stdout, "ab") as out, open(launch.stderr, "ab") as err:
+        process = subprocess.Popen(
+            list(launch.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=launch.cwd,
+            env=dict(launch.env),
+            start_new_session=True,
+            close_fds=True,
+        )
+    return process
+
+
+def _stage_exit_code(processes: list[_Running], codes: list[int | None]) -> int:
+    """The first (master) process's failure, else any other primary's, else 0."""
+    for (launch, _), code in zip(processes, codes):
+        if launch.primary and code not in (None, 0):
+            return _shell_code(code)
+    return 0
+
+
+def _shell_code(code: int) -> int:
+    return 128 - code if code < 0 else code  # killed by signal N -> 128+N, as a shell reports
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when nothing is left in it."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """End every process group of the stage (stragglers a finished leader left behind, or the
+    whole tree on termination): SIGTERM, then SIGKILL after the grace period."""
+    alive = [p for p in processes if _signal_group(p.pid, signal.SIGTERM) or p.poll() is None]
+    deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+    while alive and time.monotonic() < deadline:
+        for p in alive:
+            p.poll()  # reap the leader so an empty group reads as empty
+        alive = [p for p in alive if _group_alive(p.pid)]
+        if alive:
+            time.sleep(_TICK)
+    for p in alive:
+        _signal_group(p.pid, signal.SIGKILL)
+    for p in processes:
+        try:
+            p.wait(TERMINATE_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:  # unkillable (D state); nothing more we can do
+            logger.warning("Process %s did not exit after SIGKILL", p.pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    return _signal_group(pgid, 0)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-command set-up and run for batchai_kit on a fresh Debian/Ubuntu machine.
+#
+#   ./dev.sh test [pytest args]   install everything, then run the test suite
+#   ./dev.sh setup                install everything, run nothing
+#
+# Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
+# batchai_kit and its test dependencies, and the CNTK runtime (CPython 3.6 + cntk 2.7.post2).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+setup() {
+    bash scripts/install-system-deps
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+    "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
+}
+
+command=${1:-test}
+shift || true
+case "$command" in
+    setup) setup ;;
+    test)
+        setup
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh {test|setup} [args]" >&2
+        exit 2
+        ;;
+esac
