@@ -161,7 +161,9 @@ class ServiceError(BatchAIKitError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        tags = [t for t in (self.code, f"HTTP {self.status}" if self.status else None) if t]
+        # A 2xx status carrying an error is an operation's status report: the HTTP part is noise.
+        http = f"HTTP {self.status}" if self.status and self.status >= 300 else None
+        tags = [t for t in (self.code, http) if t]
         text = self.message or "the service gave no message"
         if self.action:
             text = f"{self.action} failed: {text}"
@@ -390,6 +392,8 @@ def from_azure_error(exc: BaseException, *, action: str | None = None) -> BatchA
     ``__cause__``; its text is scrubbed of secrets in place. Use as
     ``raise from_azure_error(exc, action=...)`` inside ``except``.
     """
+    if isinstance(exc, BatchAIKitError):
+        return exc
     _scrub_exception_chain(exc)
     error = _map(exc, action)
     error.__cause__ = exc
@@ -398,8 +402,6 @@ def from_azure_error(exc: BaseException, *, action: str | None = None) -> BatchA
 
 
 def _map(exc: BaseException, action: str | None) -> BatchAIKitError:
-    if isinstance(exc, BatchAIKitError):
-        return exc
     from azure.core import exceptions as core
 
     if isinstance(exc, core.HttpResponseError):

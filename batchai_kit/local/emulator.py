@@ -25,13 +25,16 @@ from azure.core.credentials import AccessToken
 from ._server import RunningServer, serve_https
 from ._tls import generate_self_signed
 from .arm.app import ArmApp
-from .arm.control import ControlPlane, NodeRunner
+from .arm.control import ControlPlane
 from .arm.store import Store
 from .arm.timing import Timings
+from .files import FilesService, generate_account_key
+from .runner import LocalNodeRunner
 
 log = logging.getLogger("batchai_kit.local")
 
 TOKEN_LIFETIME = 7 * 24 * 3600
+STORAGE_ACCOUNT = "batchaikitlocal"  # never devstoreaccount1: azure-storage-file treats that as Azurite
 
 
 @attrs.frozen
@@ -42,12 +45,22 @@ class EmulatorInfo:
     subscription_id: str
     ca_cert: Path
     data_dir: Path
+    files_endpoint: str
+    storage_account: str
     token: str = attrs.field(repr=False)
+    storage_key: str = attrs.field(repr=False)
+
+    @property
+    def storage_connection_string(self) -> str:
+        """For ``azure.storage.file.FileService(connection_string=...)``."""
+        return (f"DefaultEndpointsProtocol=https;AccountName={self.storage_account};"
+                f"AccountKey={self.storage_key};FileEndpoint={self.files_endpoint};")
 
     def ready_file_content(self) -> dict:
         return {"arm_endpoint": self.arm_endpoint, "subscription_id": self.subscription_id,
                 "ca_cert": str(self.ca_cert), "data_dir": str(self.data_dir), "token": self.token,
-                "pid": os.getpid()}
+                "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
+                "storage_key": self.storage_key, "pid": os.getpid()}
 
 
 class TokenStore:
@@ -104,14 +117,14 @@ class Emulator:
     """A running emulator; use :func:`emulator` or :meth:`start` / :meth:`stop`."""
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 timings: Timings | None = None, tick: float = 0.05,
-                 runner_factory: Callable[["Emulator"], NodeRunner | None] | None = None):
+                 timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True):
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
         self.timings = timings or Timings()
         self.tick = tick
-        self.runner_factory = runner_factory
+        self.run_nodes = run_nodes
+        self.files: FilesService | None = None
         self.store: Store | None = None
         self.control: ControlPlane | None = None
         self.tokens: TokenStore | None = None
@@ -128,23 +141,41 @@ class Emulator:
             subscription = str(uuid.uuid4())
             self.store.set_meta("subscription_id", subscription)
         self.tokens = TokenStore(self.store)
+        storage_key = self.store.meta("storage_key")
+        if storage_key is None:
+            storage_key = generate_account_key()
+            self.store.set_meta("storage_key", storage_key)
         certificate = generate_self_signed(self.data_dir / "tls")
+        self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
-        if self.runner_factory is not None:
-            self.control.runner = self.runner_factory(self)
-        self.control.recover()
         arm = ArmApp(self.control, self.tokens.valid)
         self.server = serve_https(self._dispatch(arm), certificate, self.host, self.port)
+        files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
+        if self.run_nodes:
+            self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
+                                                  self.control.clock)
+        self.control.recover()
         self._ticker = threading.Thread(target=self._tick_loop, name="batchai-kit-ticker", daemon=True)
         self._ticker.start()
         self.info = EmulatorInfo(arm_endpoint=self.server.base_url, subscription_id=subscription,
                                  ca_cert=certificate.cert_path, data_dir=self.data_dir,
-                                 token=self.tokens.issue().token)
+                                 files_endpoint=files_endpoint, storage_account=STORAGE_ACCOUNT,
+                                 token=self.tokens.issue().token, storage_key=storage_key)
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
     def _dispatch(self, arm: ArmApp):
-        return arm
+        """One port for both planes: ``/{account}/...`` is Azure Files, the rest is ARM."""
+        files = self.files
+        prefix = f"/{STORAGE_ACCOUNT}"
+
+        def app(environ, start_response):
+            path = environ.get("PATH_INFO", "")
+            if path == prefix or path.startswith(prefix + "/"):
+                return files(environ, start_response)
+            return arm(environ, start_response)
+
+        return app
 
     def _tick_loop(self) -> None:
         while not self._stopping.wait(self.tick):
@@ -182,6 +213,17 @@ class Emulator:
                                         base_url=self.info.arm_endpoint,
                                         connection_verify=str(self.info.ca_cert),
                                         polling_interval=kwargs.pop("polling_interval", 0.05), **kwargs)
+
+    def file_service(self, **kwargs):
+        """A real ``azure.storage.file.FileService`` for this emulator's storage account."""
+        import requests
+        from azure.storage.file import FileService
+
+        session = requests.Session()
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify
+        session.verify = str(self.info.ca_cert)
+        return FileService(connection_string=self.info.storage_connection_string, request_session=session,
+                           **kwargs)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -227,7 +227,12 @@ def test_cluster_missing_vm_size_is_400(batchai, workspace):
 # -- jobs ----------------------------------------------------------------------------------------------
 
 
-def test_job_without_node_runner_fails_honestly(batchai, workspace):
+def test_job_without_node_runner_fails_honestly(emulator_factory):
+    emu = emulator_factory(run_nodes=False)
+    batchai, resources = emu.batchai_client(), emu.resource_client()
+    resources.resource_groups.create_or_update(RG, {"location": "eastus"})
+    batchai.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
+    batchai.experiments.begin_create(RG, WS, EXP).result()
     cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
     batchai.jobs.begin_create(RG, WS, EXP, "j1", job_params(cluster.id)).result()
     job = wait_for(lambda: batchai.jobs.get(RG, WS, EXP, "j1"), lambda j: j.execution_state == "failed")
@@ -270,7 +275,7 @@ def test_job_queued_until_nodes_exist_then_terminate(emulator_factory):
 def test_terminate_finished_job_answers_200(emu, batchai, workspace):
     cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
     batchai.jobs.begin_create(RG, WS, EXP, "j1", job_params(cluster.id)).result()
-    wait_for(lambda: batchai.jobs.get(RG, WS, EXP, "j1"), lambda j: j.execution_state == "failed")
+    wait_for(lambda: batchai.jobs.get(RG, WS, EXP, "j1"), lambda j: j.execution_state in ("succeeded", "failed"))
     response = requests.post(
         f"{emu.info.arm_endpoint}/subscriptions/{emu.info.subscription_id}/resourceGroups/{RG}/providers/"
         f"Microsoft.BatchAI/workspaces/{WS}/experiments/{EXP}/jobs/j1/terminate?api-version=2018-05-01",

@@ -420,7 +420,9 @@ class ControlPlane:
             })
             doc = new_document("job", resource_id, name, parent, properties=public)
             doc["internal"] = {"guid": job_guid, "secrets": secrets, "cluster": cluster["key"],
-                               "wall_clock": wall_clock, "created": now, "nodes": []}
+                               "wall_clock": wall_clock, "created": now, "nodes": [],
+                               # outputs stay listable after the cluster is gone
+                               "cluster_mounts": (cluster["properties"].get("nodeSetup") or {}).get("mountVolumes")}
             self.store.put(doc)
             machines.schedule(self, cluster)
             return doc, self._new_operation(doc, "create")

@@ -1,0 +1,507 @@
+"""``Azure``: where Azure is, with which credentials, and the SDK clients built from that.
+
+    azure = Azure.from_env()                      # AZURE_* environment variables
+    azure = Azure.from_config("configuration.json")   # the Batch AI recipes' configuration file
+    azure = Azure.from_ready_file(path)           # attach to a running emulator
+    client = azure.batchai()                      # azure.mgmt.batchai.BatchAI
+    rg = azure.resources()                        # ResourceManagementClient
+    files = azure.file_service()                  # azure.storage.file.FileService
+
+No secret (client secret, storage key, admin password, token) appears in a repr, a str, a log
+line or an error message.
+
+Extension point: ``Azure.local()`` (the embedded emulator) belongs next to ``from_ready_file``:
+it starts the emulator, then builds an ``Azure`` from the emulator's ready file exactly as
+``from_ready_file`` does. If the ``Azure`` must keep the emulator alive, add a field for it with
+``repr=False, eq=False``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from urllib.parse import urlsplit
+
+import attrs
+from azure.core.pipeline.transport import RequestsTransport
+
+from . import _names
+from ._waiter import arm_retry_kwargs, file_service_retry, is_playback, sdk_polling_interval
+from .errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+
+# ARM endpoints of the national clouds and the token scope each expects (as azure-mgmt-core's
+# get_arm_endpoints knows them). Any other endpoint (Azure Stack, the emulator) gets
+# "<endpoint>/.default".
+_KNOWN_ARM_SCOPES = {
+    "management.azure.com": "https://management.azure.com/.default",
+    "management.chinacloudapi.cn": "https://management.chinacloudapi.cn/.default",
+    "management.usgovcloudapi.net": "https://management.core.usgovcloudapi.net/.default",
+}
+
+
+def arm_credential_scopes(arm_endpoint: str) -> list[str]:
+    """The token scopes for the ARM endpoint ``arm_endpoint``."""
+    parts = urlsplit(arm_endpoint)
+    host = (parts.hostname or "").lower()
+    if host in _KNOWN_ARM_SCOPES:
+        return [_KNOWN_ARM_SCOPES[host]]
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return [f"{parts.scheme}://{netloc}/.default"]
+
+
+class StaticTokenCredential:
+    """An azure-core ``TokenCredential`` that always returns one given bearer token (the
+    emulator's). The token never appears in its repr."""
+
+    def __init__(self, token: str, *, lifetime_s: int = 3600):
+        if not token:
+            raise ValidationError("token", token, "must be a non-empty bearer token", secret=True)
+        self._token = token
+        self._lifetime_s = lifetime_s
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        # A static token does not expire; a fresh expiry keeps azure-core from refreshing early.
+        return AccessToken(self._token, int(time.time()) + self._lifetime_s)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential(token=<redacted>)"
+
+
+@attrs.frozen
+class AdminUser:
+    """The administrator account of cluster and file server nodes (Batch AI's
+    ``UserAccountSettings``): a name and a password or an SSH public key, or both."""
+
+    name: str
+    password: str | None = attrs.field(default=None, repr=False)
+    ssh_public_key: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name:
+            raise ValidationError("admin user name", self.name, "must not be empty")
+        if not self.password and not self.ssh_public_key:
+            raise ValidationError("admin user", self.name, "needs a password or an SSH public key (or both)")
+
+
+def _credential_repr(credential: object) -> str:
+    # Only the type: a credential's own repr is not ours to trust with secrets.
+    return type(credential).__name__
+
+
+def _check_https_url(field: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValidationError(
+            field, value, "must be an https:// URL (azure-core refuses to send bearer tokens over http)"
+        )
+    return value
+
+
+def _check_storage_key(value: str) -> None:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(
+            "storage_key",
+            value,
+            "must be the base64 account key shown under the storage account's Access keys",
+            secret=True,
+        ) from None
+
+
+@attrs.frozen
+class Azure:
+    """Where Azure is and how to talk to it; builds the SDK clients.
+
+    ``credential`` is an azure-core ``TokenCredential``. ``connection_verify`` (True, False or a
+    CA bundle path) and ``ca_cert`` (a CA certificate to trust, e.g. the emulator's) decide TLS
+    verification: ``connection_verify=False`` turns it off, otherwise ``ca_cert`` wins when set.
+    ``files_endpoint`` defaults to ``https://{storage_account}.file.core.windows.net``.
+    """
+
+    credential: Any = attrs.field(repr=_credential_repr)
+    subscription_id: str = attrs.field(validator=_names.validator(_names.check_subscription_id))
+    arm_endpoint: str = attrs.field(default=PUBLIC_ARM_ENDPOINT)
+    connection_verify: bool | str = True
+    storage_account: str | None = attrs.field(
+        default=None, validator=_names.validator(_names.check_storage_account_name)
+    )
+    storage_key: str | None = attrs.field(default=None, repr=False)
+    files_endpoint: str | None = None
+    ca_cert: str | None = None
+    location: str | None = None
+    admin: AdminUser | None = None
+    credential_scopes: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.credential is None:
+            raise ValidationError("credential", None, "an azure-core TokenCredential is required")
+        _check_https_url("arm_endpoint", self.arm_endpoint)
+        if bool(self.storage_account) != bool(self.storage_key):
+            missing = "storage_key" if self.storage_account else "storage_account"
+            raise ValidationError(
+                missing, None, "storage_account and storage_key go together: give both or neither"
+            )
+        if self.storage_key:
+            _check_storage_key(self.storage_key)
+        if self.files_endpoint is not None:
+            parts = urlsplit(self.files_endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValidationError("files_endpoint", self.files_endpoint, "must be an http(s):// URL")
+        if self.ca_cert is not None and not Path(self.ca_cert).is_file():
+            raise ValidationError("ca_cert", self.ca_cert, "must be an existing CA certificate file (PEM)")
+
+    # --- constructors ----------------------------------------------------------------------
+
+    @classmethod
+    def from_credentials(
+        cls,
+        *,
+        client_id: str,
+        secret: str,
+        subscription_id: str,
+        tenant: str | None = None,
+        token_uri: str | None = None,
+        storage_account: str | None = None,
+        storage_key: str | None = None,
+        admin_user: str | None = None,
+        admin_password: str | None = None,
+        admin_ssh_public_key: str | None = None,
+        location: str | None = None,
+        arm_endpoint: str = PUBLIC_ARM_ENDPOINT,
+    ) -> "Azure":
+        """A service principal (``client_id`` and ``secret``) of ``tenant``, or of the tenant named
+        in ``token_uri`` (``https://login.microsoftonline.com/{tenant}/oauth2/token``, the older
+        SDKs' form)."""
+        from azure.identity import ClientSecretCredential
+
+        if not client_id:
+            raise ValidationError("client_id", client_id, "must be the service principal's application id")
+        if not secret:
+            raise ValidationError("secret", secret, "must be the service principal's secret", secret=True)
+        authority: str | None = None
+        if tenant is None and token_uri is None:
+            raise ValidationError("tenant", None, "give the tenant (directory) id or the token_uri")
+        if tenant is None:
+            authority, tenant = _parse_token_uri(str(token_uri))
+        _names.check_subscription_id(subscription_id)
+        kwargs = {"authority": authority} if authority else {}
+        credential = ClientSecretCredential(tenant, client_id, secret, **kwargs)
+        return cls(
+            credential,
+            subscription_id,
+            arm_endpoint=arm_endpoint,
+            storage_account=storage_account,
+            storage_key=storage_key,
+            location=location,
+            admin=_admin(admin_user, admin_password, admin_ssh_public_key),
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Azure":
+        """From the environment: AZURE_SUBSCRIPTION_ID; a service principal from AZURE_CLIENT_ID,
+        AZURE_CLIENT_SECRET and AZURE_TENANT_ID, or else azure-identity's DefaultAzureCredential
+        (managed identity, `az login`...); AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY; optional
+        BATCHAI_KIT_ADMIN_USER, BATCHAI_KIT_ADMIN_PASSWORD, BATCHAI_KIT_ADMIN_SSH_KEY (the key or a
+        path to a .pub file) and BATCHAI_KIT_LOCATION."""
+        env = os.environ if environ is None else environ
+        get = lambda name: env.get(name) or None  # noqa: E731 - empty counts as unset
+        subscription = get("AZURE_SUBSCRIPTION_ID")
+        if subscription is None:
+            raise ValidationError(
+                "AZURE_SUBSCRIPTION_ID", None, "is not set: export it (`az account show --query id -o tsv`)"
+            )
+        sp_names = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID")
+        if get("AZURE_CLIENT_SECRET"):
+            missing = [name for name in sp_names if not get(name)]
+            if missing:
+                raise ValidationError(
+                    missing[0], None, "is not set: a service principal needs " + ", ".join(sp_names)
+                )
+            from azure.identity import ClientSecretCredential
+
+            credential: Any = ClientSecretCredential(
+                get("AZURE_TENANT_ID"), get("AZURE_CLIENT_ID"), get("AZURE_CLIENT_SECRET")
+            )
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return cls(
+            credential,
+            subscription,
+            storage_account=get("AZURE_STORAGE_ACCOUNT"),
+            storage_key=get("AZURE_STORAGE_KEY"),
+            location=get("BATCHAI_KIT_LOCATION"),
+            admin=_admin(
+                get("BATCHAI_KIT_ADMIN_USER"),
+                get("BATCHAI_KIT_ADMIN_PASSWORD"),
+                _ssh_key(get("BATCHAI_KIT_ADMIN_SSH_KEY")),
+            ),
+        )
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str]) -> "Azure":
+        """From a JSON file in the Batch AI recipes' format (configuration.json)::
+
+            {"subscription_id": "...", "aad_client_id": "...", "aad_secret": "...",
+             "aad_tenant": "<tenant id>",   (or "aad_token_uri":
+                                            "https://login.microsoftonline.com/<tenant>/oauth2/token")
+             "location": "eastus", "base_url": "https://management.azure.com" (optional),
+             "storage_account": {"name": "...", "key": "..."},
+             "admin_user": {"name": "...", "password": "...", "ssh_public_key": "..."}}
+
+        ``storage_account`` and ``admin_user`` may be left out; other keys (``resource_group``,
+        ``container_registry``...) are ignored.
+        """
+        source = Path(path)
+        conf = _read_json(source, what="configuration file")
+        storage = _optional_section(conf, "storage_account", source)
+        admin = _optional_section(conf, "admin_user", source)
+        tenant = conf.get("aad_tenant") or None
+        token_uri = conf.get("aad_token_uri") or None
+        if not tenant and not token_uri:
+            raise ValidationError(
+                "aad_tenant",
+                None,
+                f'missing from {source}: add "aad_tenant" (the directory id) or "aad_token_uri"',
+            )
+        with _naming_the_file(source):
+            return cls.from_credentials(
+                client_id=_config_value(conf, "aad_client_id", source),
+                secret=_config_value(conf, "aad_secret", source),
+                subscription_id=_config_value(conf, "subscription_id", source),
+                tenant=tenant,
+                token_uri=None if tenant else token_uri,
+                storage_account=(
+                    _config_value(storage, "name", source, "storage_account") if storage else None
+                ),
+                storage_key=_config_value(storage, "key", source, "storage_account") if storage else None,
+                admin_user=_config_value(admin, "name", source, "admin_user") if admin else None,
+                admin_password=admin.get("password") if admin else None,
+                admin_ssh_public_key=admin.get("ssh_public_key") if admin else None,
+                location=conf.get("location"),
+                arm_endpoint=conf.get("base_url") or PUBLIC_ARM_ENDPOINT,
+            )
+
+    @classmethod
+    def from_ready_file(cls, path: str | os.PathLike[str]) -> "Azure":
+        """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
+        ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
+        ``storage_key``."""
+        source = Path(path)
+        ready = _read_json(source, what="ready file")
+        value = lambda name: _config_value(ready, name, source)  # noqa: E731
+        with _naming_the_file(source):
+            return cls(
+                StaticTokenCredential(value("token")),
+                value("subscription_id"),
+                arm_endpoint=value("arm_endpoint"),
+                storage_account=value("storage_account"),
+                storage_key=value("storage_key"),
+                files_endpoint=value("files_endpoint"),
+                ca_cert=value("ca_cert"),
+                location=ready.get("location"),
+            )
+
+    # --- clients ---------------------------------------------------------------------------
+
+    @property
+    def verify(self) -> bool | str:
+        """What TLS verification trusts: False, True (the system's CAs) or a CA file path."""
+        if self.connection_verify is False:
+            return False
+        return self.ca_cert or self.connection_verify
+
+    @property
+    def scopes(self) -> list[str]:
+        return (
+            list(self.credential_scopes)
+            if self.credential_scopes
+            else arm_credential_scopes(self.arm_endpoint)
+        )
+
+    def _arm_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.arm_endpoint,
+            "credential_scopes": self.scopes,
+            "transport": _transport(self.verify),
+            "polling_interval": sdk_polling_interval(),
+            **arm_retry_kwargs(),
+        }
+
+    def batchai(self) -> Any:
+        """An ``azure.mgmt.batchai.BatchAI`` client (API 2018-05-01) for this subscription."""
+        from azure.mgmt.batchai import BatchAI
+
+        return BatchAI(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    def resources(self) -> Any:
+        """An ``azure.mgmt.resource.ResourceManagementClient`` (resource groups)."""
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    @property
+    def file_endpoint(self) -> str:
+        if not self.storage_account:
+            raise ValidationError(
+                "storage_account",
+                None,
+                "no storage account is configured: set AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY "
+                "(or storage_account in the configuration file)",
+            )
+        return (self.files_endpoint or f"https://{self.storage_account}.file.core.windows.net").rstrip("/")
+
+    def file_service(self) -> Any:
+        """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
+        from azure.storage.file import FileService
+
+        endpoint = self.file_endpoint
+        connection_string = (
+            f"DefaultEndpointsProtocol={urlsplit(endpoint).scheme};AccountName={self.storage_account};"
+            f"AccountKey={self.storage_key};FileEndpoint={endpoint};"
+        )
+        service = FileService(connection_string=connection_string, request_session=_file_session(self.verify))
+        service.retry = file_service_retry()
+        return service
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+class _Transport(RequestsTransport):
+    """azure-core's requests transport whose sleeps (retry backoff, LRO polling, Retry-After),
+    which azure-core all routes through ``transport.sleep``, are skipped in playback."""
+
+    def sleep(self, duration: float) -> None:
+        if not is_playback():
+            super().sleep(duration)
+
+
+def _transport(verify: bool | str) -> Any:
+    return _Transport(connection_verify=verify)
+
+
+def _file_session(verify: bool | str) -> Any:
+    """The requests Session for FileService, or None for requests' defaults.
+
+    FileService never passes ``verify`` per request, and requests lets REQUESTS_CA_BUNDLE /
+    CURL_CA_BUNDLE override ``Session.verify`` when ``trust_env`` is on: a session that must
+    trust a given CA (or none) turns ``trust_env`` off.
+    """
+    if verify is True:
+        return None
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = verify
+    return session
+
+
+_TOKEN_URI = re.compile(r"^(https://[^/]+)/([^/]+)/oauth2(?:/v2\.0)?/token/?$")
+
+
+def _parse_token_uri(token_uri: str) -> tuple[str, str]:
+    found = _TOKEN_URI.match(token_uri)
+    if not found:
+        raise ValidationError(
+            "token_uri", token_uri, "must look like https://login.microsoftonline.com/<tenant>/oauth2/token"
+        )
+    return found.group(1), found.group(2)
+
+
+def _admin(name: str | None, password: str | None, ssh_public_key: str | None) -> AdminUser | None:
+    if name is None:
+        if password or ssh_public_key:
+            raise ValidationError(
+                "admin user name", None, "a password or SSH key was given without a user name"
+            )
+        return None
+    return AdminUser(name, password, ssh_public_key)
+
+
+def _ssh_key(value: str | None) -> str | None:
+    """An SSH public key given as the key itself or as the path of a .pub file."""
+    if value is None or value.lstrip().startswith(("ssh-", "ecdsa-")):
+        return value
+    candidate = Path(value).expanduser()
+    if candidate.is_file():
+        return candidate.read_text().strip()
+    raise ValidationError(
+        "BATCHAI_KIT_ADMIN_SSH_KEY", value, "must be an SSH public key or the path of a .pub file"
+    )
+
+
+def _read_json(path: Path, *, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError(what, str(path), "does not exist") from None
+    except OSError as exc:
+        raise ValidationError(what, str(path), f"cannot be read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # Not chained: the decode error holds the whole document, secrets included.
+        raise ValidationError(
+            what, str(path), f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError(what, str(path), "must hold a JSON object")
+    return data
+
+
+@contextlib.contextmanager
+def _naming_the_file(source: Path) -> Iterator[None]:
+    """Re-raise a ValidationError about a value read from ``source`` with the file's name in it."""
+    try:
+        yield
+    except ValidationError as exc:
+        if str(source) in exc.rule:
+            raise
+        raise ValidationError(exc.field, exc.value, f"{exc.rule} (in {source})", secret=exc.secret) from None
+
+
+def _optional_section(conf: Mapping[str, Any], name: str, source: Path) -> dict[str, Any] | None:
+    section = conf.get(name)
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ValidationError(name, "<not an object>", f"in {source} must be a JSON object")
+    return section
+
+
+_SECRET_KEYS = {"aad_secret", "key", "password", "token", "storage_key"}
+
+
+def _config_value(conf: Mapping[str, Any], name: str, source: Path, within: str | None = None) -> Any:
+    where = f"{within}.{name}" if within else name
+    if name not in conf or conf[name] in (None, ""):
+        raise ValidationError(
+            where, None, f'missing from {source}: add "{name}"' + (f' to "{within}"' if within else "")
+        )
+    value = conf[name]
+    if not isinstance(value, str):
+        raise ValidationError(where, value, f"in {source} must be a string", secret=name in _SECRET_KEYS)
+    return value

@@ -1,0 +1,137 @@
+"""Building responses the way the File service shapes them: headers, XML bodies, errors."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Callable, Iterable
+
+from werkzeug.http import http_date
+from werkzeug.wrappers import Response
+
+from ._errors import FilesError
+from ._storage import EntryInfo, ShareInfo
+
+API_VERSION = "2019-02-02"
+XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>'
+SERVER = "Windows-Azure-File/1.0 Microsoft-HTTPAPI/2.0 (batchai_kit local emulator)"
+# Response header for each stored content setting.
+CONTENT_HEADERS = {"content_type": "Content-Type", "content_encoding": "Content-Encoding",
+                   "content_language": "Content-Language", "cache_control": "Cache-Control",
+                   "content_disposition": "Content-Disposition", "content_md5": "Content-MD5"}
+
+
+class FilesResponse(Response):
+    """No default Content-Type: Azure sends none on empty answers."""
+
+    default_mimetype = None
+
+
+def empty(status: int, headers: dict[str, str] | None = None) -> FilesResponse:
+    """A response without body; a Content-Length in *headers* (HEAD of a file) is kept."""
+    response = FilesResponse(status=status)
+    response.headers.update(headers or {})
+    return response
+
+
+def xml_response(element: ET.Element, status: int = 200) -> FilesResponse:
+    body = XML_DECLARATION + ET.tostring(element, encoding="utf-8")
+    return FilesResponse(body, status=status, content_type="application/xml")
+
+
+def error_response(error: FilesError) -> FilesResponse:
+    root = ET.Element("Error")
+    ET.SubElement(root, "Code").text = error.code
+    request_id = str(uuid.uuid4())
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    ET.SubElement(root, "Message").text = f"{error.message}\nRequestId:{request_id}\nTime:{now}"
+    for name, value in error.details.items():
+        ET.SubElement(root, name).text = value
+    response = xml_response(root, error.status)
+    response.headers["x-ms-error-code"] = error.code
+    response.headers["x-ms-request-id"] = request_id
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'SharedKey realm="Azure Files"'
+    return response
+
+
+def add_service_headers(response: Response, client_request_id: str | None) -> None:
+    headers = response.headers
+    headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+    headers["x-ms-version"] = API_VERSION
+    headers["Server"] = SERVER
+    headers["Date"] = http_date()
+    if client_request_id:
+        headers["x-ms-client-request-id"] = client_request_id
+
+
+def _smb_time(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def entry_headers(info: EntryInfo, with_metadata: bool = True) -> dict[str, str]:
+    """ETag, Last-Modified, the SMB properties of 2019-02-02 and (optionally) metadata."""
+    headers = {
+        "ETag": info.etag,
+        "Last-Modified": http_date(info.last_modified),
+        "x-ms-server-encrypted": "true",
+        "x-ms-request-server-encrypted": "true",
+        "x-ms-file-attributes": "Directory" if info.is_directory else "Archive",
+        "x-ms-file-creation-time": _smb_time(info.changed),
+        "x-ms-file-last-write-time": _smb_time(info.last_modified),
+        "x-ms-file-change-time": _smb_time(info.changed),
+        "x-ms-file-id": str(info.inode),
+    }
+    if with_metadata:
+        headers.update(metadata_headers(info.metadata))
+    return headers
+
+
+def share_headers(info: ShareInfo, with_metadata: bool = True) -> dict[str, str]:
+    headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
+               "x-ms-share-quota": str(info.quota)}
+    if with_metadata:
+        headers.update(metadata_headers(info.metadata))
+    return headers
+
+
+def metadata_headers(metadata: dict[str, str]) -> dict[str, str]:
+    return {f"x-ms-meta-{name}": value for name, value in metadata.items()}
+
+
+def get_metadata_response(info: EntryInfo | ShareInfo) -> "FilesResponse":
+    """The answer to ``comp=metadata`` GET on a share, directory or file."""
+    headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified)}
+    headers.update(metadata_headers(info.metadata))
+    return empty(200, headers)
+
+
+def listing(attributes: dict[str, str], params: dict[str, str | None],
+            ) -> tuple[ET.Element, Callable[[str | None], ET.Element]]:
+    """An ``EnumerationResults`` root echoing the paging parameters, and a closer that adds
+    ``NextMarker`` (empty when the listing is complete, as Azure writes it)."""
+    root = ET.Element("EnumerationResults", attributes)
+    for tag, value in params.items():
+        if value is not None:
+            ET.SubElement(root, tag).text = value
+
+    def close(next_marker: str | None) -> ET.Element:
+        ET.SubElement(root, "NextMarker").text = next_marker
+        return root
+    return root, close
+
+
+def add_metadata_element(parent: ET.Element, metadata: dict[str, str]) -> None:
+    element = ET.SubElement(parent, "Metadata")
+    for name, value in metadata.items():
+        ET.SubElement(element, name).text = value
+
+
+def page(items: Iterable, key, marker: str | None, max_results: int) -> tuple[list, str | None]:
+    """Items from *marker* (inclusive) on, at most *max_results*, and the next marker."""
+    remaining = [item for item in items if marker is None or key(item) >= marker]
+    if len(remaining) > max_results:
+        return remaining[:max_results], key(remaining[max_results])
+    return remaining, None

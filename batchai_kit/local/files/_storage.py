@@ -1,0 +1,272 @@
+"""Shares and directories as real directories on disk, plus safe path resolution.
+
+``root/{share}/...`` holds the data, exactly what a job sees through its mount; the sidecar
+database lives in ``root/.sidecar/``, a name no share can have, so it never shows up in a
+share or in the share list. Every path coming from a request is checked twice: its names by
+``_names`` and, after symlinks are resolved, its location (it must stay inside the share).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from stat import S_ISDIR
+import time
+from pathlib import Path
+from typing import Callable
+
+import attrs
+
+from ._errors import FilesError
+from ._names import check_share_name, is_entry_name, is_share_name
+from ._store import EntryRecord, Fingerprint, PropertiesStore, ShareRecord
+
+DEFAULT_SHARE_QUOTA_GIB = 5120
+SIDECAR_DIRECTORY = ".sidecar"
+_LOCK_STRIPES = 64
+
+
+@attrs.frozen
+class ShareInfo:
+    name: str
+    quota: int
+    metadata: dict[str, str]
+    last_modified: float
+    etag: str
+
+
+@attrs.frozen
+class EntryInfo:
+    """A file or directory as the API shows it: stat from disk, settings from the sidecar."""
+
+    is_directory: bool
+    size: int
+    last_modified: float
+    changed: float
+    inode: int
+    etag: str
+    content: dict[str, str]
+    metadata: dict[str, str]
+
+
+@attrs.frozen
+class Located:
+    """Where a request's path lives on disk (symlinks in the parent resolved and checked)."""
+
+    share: str
+    key: str            # "dir/sub/file" below the share: the sidecar key
+    path: Path
+    parent_exists: bool
+
+
+@attrs.frozen
+class Listed:
+    name: str
+    is_directory: bool
+    size: int
+
+
+def etag_of(inode: int, size: int, mtime_ns: int) -> str:
+    digest = hashlib.blake2b(f"{inode}:{size}:{mtime_ns}".encode(), digest_size=7).hexdigest()
+    return f'"0x8{digest.upper()}"'
+
+
+def effective_settings(record: EntryRecord | None, stat: os.stat_result) -> tuple[dict, dict]:
+    """Content settings and metadata that still describe the file *stat* describes.
+
+    A row for another inode belongs to a file that was replaced outside the API: ignore it.
+    A stored Content-MD5 is dropped once the content changed outside the API.
+    """
+    if record is None or record.fingerprint.inode != stat.st_ino:
+        return {}, {}
+    content = dict(record.content)
+    fingerprint = record.fingerprint
+    if (fingerprint.size, fingerprint.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+        content.pop("content_md5", None)
+    return content, dict(record.metadata)
+
+
+class Storage:
+    """Shares and directories under *root*; thread-safe."""
+
+    def __init__(self, root: Path, clock: Callable[[], float] = time.time):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.store = PropertiesStore(self.root / SIDECAR_DIRECTORY / "properties.sqlite3")
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._shares_lock = threading.Lock()
+
+    def lock_for(self, share: str, key: str) -> threading.Lock:
+        """The lock serialising changes to one path (striped: a few paths share one)."""
+        return self._locks[hash((share, key)) % _LOCK_STRIPES]
+
+    # shares -------------------------------------------------------------------------------
+    def share_directory(self, name: str) -> Path:
+        return self.root / check_share_name(name)
+
+    def ensure_share(self, name: str) -> Path:
+        directory = self.share_directory(name)
+        directory.mkdir(exist_ok=True)
+        return directory
+
+    def list_shares(self) -> list[ShareInfo]:
+        names = sorted(entry.name for entry in os.scandir(self.root)
+                       if is_share_name(entry.name) and entry.is_dir(follow_symlinks=False))
+        shares = []
+        for name in names:
+            try:
+                shares.append(self.share_info(name))
+            except FilesError:  # deleted while we listed
+                continue
+        return shares
+
+    def share_info(self, name: str) -> ShareInfo:
+        directory = self.share_directory(name)
+        try:
+            stat = directory.stat()
+        except FileNotFoundError:
+            raise FilesError("ShareNotFound") from None
+        record = self.store.get_share(name)
+        if record is None:
+            return ShareInfo(name, DEFAULT_SHARE_QUOTA_GIB, {}, stat.st_mtime,
+                             etag_of(stat.st_ino, 0, stat.st_mtime_ns))
+        return ShareInfo(name, record.quota, record.metadata, record.modified,
+                         etag_of(stat.st_ino, 0, int(record.modified * 1e9)))
+
+    def create_share(self, name: str, quota: int | None, metadata: dict[str, str]) -> ShareInfo:
+        directory = self.share_directory(name)
+        with self._shares_lock:
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                raise FilesError("ShareAlreadyExists") from None
+            self.store.put_share(name, ShareRecord(quota or DEFAULT_SHARE_QUOTA_GIB, metadata,
+                                                   self.clock()))
+        return self.share_info(name)
+
+    def update_share(self, name: str, quota: int | None = None,
+                     metadata: dict[str, str] | None = None) -> ShareInfo:
+        with self._shares_lock:
+            current = self.share_info(name)
+            self.store.put_share(name, ShareRecord(quota or current.quota,
+                                                   current.metadata if metadata is None else metadata,
+                                                   self.clock()))
+        return self.share_info(name)
+
+    def delete_share(self, name: str) -> None:
+        directory = self.share_directory(name)
+        with self._shares_lock:
+            if not directory.is_dir():
+                raise FilesError("ShareNotFound")
+            shutil.rmtree(directory)
+            self.store.delete_share(name)
+
+    def share_usage_bytes(self, name: str) -> int:
+        root = self.locate(name, ()).path
+        return sum(os.lstat(os.path.join(folder, f)).st_size
+                   for folder, _, files in os.walk(root) for f in files)
+
+    # paths ---------------------------------------------------------------------------------
+    def locate(self, share: str, segments: tuple[str, ...]) -> Located:
+        """Resolve *segments* inside *share*; 404 ShareNotFound, or ResourceNotFound if a
+        symlink would lead outside the share."""
+        share_dir = self.share_directory(share)
+        if not share_dir.is_dir():
+            raise FilesError("ShareNotFound")
+        real_root = os.path.realpath(share_dir)
+        if not segments:
+            return Located(share, "", Path(real_root), True)
+        real_parent = os.path.realpath(share_dir.joinpath(*segments[:-1]))
+        path = os.path.join(real_parent, segments[-1])
+        if not (_inside(real_parent, real_root) and _inside(os.path.realpath(path), real_root)):
+            raise FilesError("ResourceNotFound")
+        return Located(share, "/".join(segments), Path(path), os.path.isdir(real_parent))
+
+    def entry_info(self, located: Located, stat: os.stat_result) -> EntryInfo:
+        is_directory = S_ISDIR(stat.st_mode)
+        record = self.store.get_entry(located.share, located.key)
+        content, metadata = effective_settings(record, stat)
+        if is_directory:
+            content = {}
+        return EntryInfo(is_directory, 0 if is_directory else stat.st_size, stat.st_mtime,
+                         stat.st_ctime, stat.st_ino,
+                         etag_of(stat.st_ino, stat.st_size, stat.st_mtime_ns), content, metadata)
+
+    # directories ---------------------------------------------------------------------------
+    def directory_info(self, share: str, segments: tuple[str, ...]) -> EntryInfo:
+        located = self.locate(share, segments)
+        try:
+            stat = located.path.stat()
+        except FileNotFoundError:
+            raise FilesError("ResourceNotFound") from None
+        if not located.path.is_dir():
+            raise FilesError("ResourceNotFound")
+        return self.entry_info(located, stat)
+
+    def create_directory(self, share: str, segments: tuple[str, ...],
+                         metadata: dict[str, str]) -> EntryInfo:
+        located = self.locate(share, segments)
+        if not segments:
+            raise FilesError("ResourceAlreadyExists")
+        if not located.parent_exists:
+            raise FilesError("ParentNotFound")
+        with self.lock_for(share, located.key):
+            try:
+                located.path.mkdir()
+            except FileExistsError:
+                raise FilesError("ResourceAlreadyExists") from None
+            stat = located.path.stat()
+            self.store.put_entry(share, located.key,
+                                 EntryRecord(Fingerprint.of(stat), {}, metadata))
+        return self.entry_info(located, stat)
+
+    def set_directory_metadata(self, share: str, segments: tuple[str, ...],
+                               metadata: dict[str, str]) -> EntryInfo:
+        located = self.locate(share, segments)
+        with self.lock_for(share, located.key):
+            self.directory_info(share, segments)
+            stat = located.path.stat()
+            self.store.put_entry(share, located.key, EntryRecord(Fingerprint.of(stat), {}, metadata))
+        return self.entry_info(located, stat)
+
+    def delete_directory(self, share: str, segments: tuple[str, ...]) -> None:
+        located = self.locate(share, segments)
+        if not segments:
+            raise FilesError("InvalidUri")
+        with self.lock_for(share, located.key):
+            if not located.path.is_dir() or located.path.is_symlink():
+                raise FilesError("ResourceNotFound")
+            try:
+                located.path.rmdir()
+            except OSError:
+                raise FilesError("DirectoryNotEmpty") from None
+            self.store.delete_entry(share, located.key)
+
+    def list_directory(self, share: str, segments: tuple[str, ...]) -> list[Listed]:
+        """Entries of a directory, sorted by name; names Azure could not address are left out,
+        and so are symlinks leading outside the share and anything neither file nor directory."""
+        self.directory_info(share, segments)
+        located = self.locate(share, segments)
+        real_root = os.path.realpath(self.share_directory(share))
+        listed = []
+        with os.scandir(located.path) as entries:
+            for entry in entries:
+                if not is_entry_name(entry.name):
+                    continue
+                try:
+                    if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
+                        continue
+                    if entry.is_dir():
+                        listed.append(Listed(entry.name, True, 0))
+                    elif entry.is_file():
+                        listed.append(Listed(entry.name, False, entry.stat().st_size))
+                except OSError:  # vanished while listing
+                    continue
+        return sorted(listed, key=lambda item: item.name)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -1,0 +1,251 @@
+"""Client-side checks of names and values, and that the copied spec constants match BatchAI.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from batchai_kit import _names
+from batchai_kit.errors import ValidationError
+
+SPEC = Path(__file__).resolve().parents[2] / "batchai_kit" / "local" / "spec" / "BatchAI.json"
+
+
+@pytest.fixture(scope="module")
+def spec_parameters():
+    return json.loads(SPEC.read_text(encoding="utf-8"))["parameters"]
+
+
+# --- the constants are the spec's ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        "WorkspaceNameParameter",
+        "ExperimentNameParameter",
+        "ClusterNameParameter",
+        "JobNameParameter",
+        "FileServerNameParameter",
+    ],
+)
+def test_name_rules_equal_the_spec(spec_parameters, parameter):
+    spec = spec_parameters[parameter]
+    assert (spec["pattern"], spec["minLength"], spec["maxLength"]) == (
+        _names.BATCHAI_NAME_PATTERN,
+        _names.BATCHAI_NAME_MIN_LENGTH,
+        _names.BATCHAI_NAME_MAX_LENGTH,
+    )
+
+
+def test_resource_group_pattern_equals_the_spec(spec_parameters):
+    assert spec_parameters["ResourceGroupNameParameter"]["pattern"] == _names.BATCHAI_RESOURCE_GROUP_PATTERN
+
+
+def test_max_results_bounds_equal_the_spec(spec_parameters):
+    spec = spec_parameters["MaxResultsParameter"]
+    assert (spec["minimum"], spec["maximum"]) == (_names.MAX_RESULTS_MIN, _names.MAX_RESULTS_MAX)
+
+
+def test_link_expiry_bounds_equal_the_spec(spec_parameters):
+    spec = spec_parameters["DownloadLinkExpiryParameter"]
+    assert (spec["minimum"], spec["maximum"]) == (_names.LINK_EXPIRY_MIN, _names.LINK_EXPIRY_MAX)
+
+
+# --- Batch AI names ------------------------------------------------------------------------------
+
+NAME_CHECKS = [
+    _names.check_workspace_name,
+    _names.check_experiment_name,
+    _names.check_cluster_name,
+    _names.check_job_name,
+    _names.check_file_server_name,
+]
+
+
+@pytest.mark.parametrize("check", NAME_CHECKS)
+@pytest.mark.parametrize("name", ["mycluster", "my-cluster_2", "a", "x" * 64])
+def test_batchai_name_accepts_letters_digits_hyphens_underscores(check, name):
+    assert check(name) == name
+
+
+@pytest.mark.parametrize("check", NAME_CHECKS)
+@pytest.mark.parametrize("name", ["", "x" * 65, "my cluster", "my.cluster", "a/b"])
+def test_batchai_name_refuses_breaking_the_rule(check, name):
+    with pytest.raises(ValidationError):
+        check(name)
+
+
+def test_name_error_names_the_value_and_the_rule():
+    with pytest.raises(ValidationError) as caught:
+        _names.check_cluster_name("my cluster")
+    assert caught.value.value == "my cluster" and "letters, digits, hyphens and underscores" in str(
+        caught.value
+    )
+
+
+def test_name_must_be_a_string():
+    with pytest.raises(ValidationError, match="must be a string"):
+        _names.check_job_name(42)
+
+
+# --- resource groups -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["myresourcegroup", "my.rg-1_x", "r" * 90])
+def test_resource_group_name_accepted(name):
+    assert _names.check_resource_group_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name, rule",
+    [
+        ("", "1-90"),
+        ("r" * 91, "1-90"),
+        ("my rg", "only letters"),
+        ("myrg.", "period"),
+        ("rg(1)", "parentheses"),
+    ],
+)
+def test_resource_group_name_refused_with_its_rule(name, rule):
+    with pytest.raises(ValidationError, match=rule):
+        _names.check_resource_group_name(name)
+
+
+# --- file shares and paths -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["batchaiquickstart", "abc", "a-b-c", "1share", "s" * 63])
+def test_share_name_accepted(name):
+    assert _names.check_share_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["ab", "s" * 64, "MyShare", "-share", "share-", "my--share", "my_share"])
+def test_share_name_refused(name):
+    with pytest.raises(ValidationError, match="lowercase"):
+        _names.check_share_name(name)
+
+
+@pytest.mark.parametrize(
+    "path, normal",
+    [("mnistcntksample", "mnistcntksample"), ("/a/b/c.txt", "a/b/c.txt"), ("Models/", "Models")],
+)
+def test_path_accepted_and_normalised(path, normal):
+    assert _names.check_path(path) == normal
+
+
+@pytest.mark.parametrize(
+    "path, rule",
+    [
+        ("", "not be empty"),
+        ("a//b", "empty components"),
+        ("a/../b", "'..'"),
+        ("a/b:c", "must not contain"),
+        ("a/b?", "must not contain"),
+        ("dir./f", "period"),
+        ("a/CON.txt", "reserved"),
+        ("x" * 256, "255"),
+        ("/".join(["abcdefgh"] * 230), "2048"),
+        ("a/b\x01", "control"),
+    ],
+)
+def test_path_refused_with_its_rule(path, rule):
+    with pytest.raises(ValidationError, match=rule):
+        _names.check_path(path)
+
+
+def test_share_root_allowed_when_asked():
+    assert _names.check_path("/", allow_root=True) == ""
+
+
+# --- other values --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size", ["STANDARD_NC6", "Standard_D2_v2", "standard_nc24rs_v3", "Standard_E4-2s_v3"]
+)
+def test_vm_size_accepted_in_any_case(size):
+    assert _names.check_vm_size(size) == size
+
+
+@pytest.mark.parametrize("size", ["NC6", "Standard NC6", "STANDARD_", "Basic_A1", ""])
+def test_vm_size_refused(size):
+    with pytest.raises(ValidationError, match="Azure VM size"):
+        _names.check_vm_size(size)
+
+
+@pytest.mark.parametrize("count", [0, 1, 100])
+def test_node_count_accepts_whole_numbers_from_zero(count):
+    assert _names.check_node_count(count) == count
+
+
+@pytest.mark.parametrize("count, rule", [(-1, "0 or more"), (1.5, "whole number"), (True, "whole number")])
+def test_node_count_refused(count, rule):
+    with pytest.raises(ValidationError, match=rule):
+        _names.check_node_count(count)
+
+
+def test_node_range_refuses_minimum_above_maximum():
+    with pytest.raises(ValidationError, match=r"must not exceed the maximum node count \(2\)"):
+        _names.check_node_range(3, 2)
+
+
+def test_node_range_accepts_equal_bounds():
+    assert _names.check_node_range(2, 2) == (2, 2)
+
+
+@pytest.mark.parametrize("ident", ["SAMPLE", "MODEL", "my-input_1"])
+def test_directory_id_accepted(ident):
+    assert _names.check_directory_id(ident) == ident
+
+
+@pytest.mark.parametrize("ident", ["", "my input", "a.b", "$X"])
+def test_directory_id_refused(ident):
+    with pytest.raises(ValidationError, match="AZ_BATCHAI_INPUT_"):
+        _names.check_directory_id(ident)
+
+
+@pytest.mark.parametrize("name", ["PATH", "_x", "MY_VAR2"])
+def test_env_var_name_accepted(name):
+    assert _names.check_env_var_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["2X", "MY-VAR", "A B", ""])
+def test_env_var_name_refused(name):
+    with pytest.raises(ValidationError, match="letter or underscore"):
+        _names.check_env_var_name(name)
+
+
+def test_subscription_id_must_be_a_guid():
+    with pytest.raises(ValidationError, match="GUID"):
+        _names.check_subscription_id("my-subscription")
+
+
+@pytest.mark.parametrize("name", ["ab", "MyAccount", "my-account", "a" * 25])
+def test_storage_account_name_refused(name):
+    with pytest.raises(ValidationError, match="3-24 lowercase"):
+        _names.check_storage_account_name(name)
+
+
+@pytest.mark.parametrize(
+    "check, low, high", [(_names.check_max_results, 1, 1000), (_names.check_link_expiry_minutes, 5, 600)]
+)
+def test_query_bounds_are_enforced(check, low, high):
+    assert (check(low), check(high)) == (low, high)
+    for bad in (low - 1, high + 1):
+        with pytest.raises(ValidationError):
+            check(bad)
+
+
+def test_validator_checks_attrs_fields_and_allows_none():
+    import attrs
+
+    @attrs.define
+    class Spec:
+        name: str | None = attrs.field(validator=_names.validator(_names.check_cluster_name))
+
+    assert Spec(None).name is None
+    with pytest.raises(ValidationError):
+        Spec("bad name")
