@@ -54,7 +54,7 @@ def serve_https(app: Callable, certificate: CertificatePair, host: str = "127.0.
                          request_handler=_QuietHandler)
     server.daemon_threads = True
     actual_port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.serve_forever, name=f"batchai-kit-https-{actual_port}",
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"batchai-kit-https-{actual_port}",
                               daemon=True)
     thread.start()
     log.info("Serving on https://%s:%d", host, actual_port)

@@ -9,6 +9,7 @@ allocating, jobs scheduled, deletions) lives in :mod:`machines` and runs on :met
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 import uuid
@@ -313,7 +314,7 @@ class ControlPlane:
                 raise ArmError(409, "Conflict", f"The cluster {name} is being deleted.")
             if scale is not None:
                 doc["properties"]["scaleSettings"] = _normalise_scale(scale)
-                doc["internal"]["target"] = machines.initial_target(doc["properties"])
+                doc["internal"]["target"] = machines.updated_target(doc)
                 doc["internal"]["autoscale_at"] = self.now()
                 machines.advance_cluster(self, doc)
             self._touch(doc)
@@ -346,6 +347,7 @@ class ControlPlane:
         properties = body.get("properties") or {}
         parse_vm_size(properties.get("vmSize", ""))
         public, secrets = strip_secrets("fileserver", properties)
+        (public.get("dataDisks") or {}).setdefault("cachingType", "none")  # the spec's default, reported back
         with self.lock:
             parent = self._workspace(group, workspace)
             self._refuse_if_deleting(parent)
@@ -390,7 +392,7 @@ class ControlPlane:
             if existing is not None:
                 self._refuse_change(existing, public, tuple(k for k in public if k not in ("secrets",)))
                 return existing, self._new_operation(existing, "create")
-            cluster = self.store.get((public.get("cluster") or {}).get("id", ""))
+            cluster = self.store.get(_cluster_key((public.get("cluster") or {}).get("id", "")))
             if cluster is None or cluster["kind"] != "cluster":
                 raise ArmError(400, "ClusterNotFound",
                                f"The cluster {public.get('cluster', {}).get('id')!r} referenced by job {name} "
@@ -514,6 +516,13 @@ class ControlPlane:
             for handle in list(self.handles.values()):
                 handle.terminate("EmulatorStopped", "The emulator stopped while this was running.")
             self.handles.clear()
+
+
+def _cluster_key(cluster_id: str) -> str:
+    """A job's cluster reference as a store key; Microsoft's own PutJob example spells the
+    workspaces segment ``/workspace/``, which the service evidently accepted."""
+    return re.sub(r"/providers/microsoft\.batchai/workspace/", "/providers/microsoft.batchai/workspaces/",
+                  cluster_id.lower())
 
 
 def _normalise_scale(scale: dict | None) -> dict:

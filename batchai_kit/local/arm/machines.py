@@ -38,6 +38,18 @@ def initial_target(properties: dict) -> int:
     return int(auto.get("initialNodeCount", 0))
 
 
+def updated_target(cluster: dict) -> int:
+    """The target after a PATCH of scale settings: a manual size is taken as given; a switch to
+    auto-scale keeps the nodes there are, within the new range (initialNodeCount applies only
+    at creation)."""
+    scale = cluster["properties"]["scaleSettings"]
+    if "manual" in scale:
+        return int(scale["manual"]["targetNodeCount"])
+    live = len([n for n in cluster["internal"]["nodes"] if n["state"] != "leaving"])
+    auto = scale["autoScale"]
+    return max(int(auto["minimumNodeCount"]), min(int(auto["maximumNodeCount"]), live))
+
+
 def remote_login(node: dict) -> dict:
     return {"nodeId": node["id"], "ipAddress": "127.0.0.1", "port": 50000 + int(node["serial"])}
 
@@ -204,6 +216,8 @@ def _retarget_autoscale(cp, cluster: dict) -> None:
     internal = cluster["internal"]
     if not auto or cp.now() - internal["autoscale_at"] < cp.timings.autoscale_interval:
         return
+    if not internal.get("allocated"):  # the initial size is allocated before auto-scale takes over
+        return
     internal["autoscale_at"] = cp.now()
     target = max(int(auto["minimumNodeCount"]), min(int(auto["maximumNodeCount"]), _demand(cp, cluster)))
     if target != internal["target"]:
@@ -294,6 +308,8 @@ def advance_cluster(cp, cluster: dict) -> None:
     internal = cluster["internal"]
     properties = cluster["properties"]
     if properties["provisioningState"] != "deleting":
+        if len([n for n in internal["nodes"] if n["state"] != "leaving"]) >= internal["target"]:
+            internal["allocated"] = True  # the initial size exists: auto-scale may take over
         _retarget_autoscale(cp, cluster)
         _advance_nodes(cp, cluster)
         live = [n for n in internal["nodes"] if n["state"] != "leaving" and not n.get("draining")]
