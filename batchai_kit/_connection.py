@@ -10,10 +10,8 @@
 No secret (client secret, storage key, admin password, token) appears in a repr, a str, a log
 line or an error message.
 
-Extension point: ``Azure.local()`` (the embedded emulator) belongs next to ``from_ready_file``:
-it starts the emulator, then builds an ``Azure`` from the emulator's ready file exactly as
-``from_ready_file`` does. If the ``Azure`` must keep the emulator alive, add a field for it with
-``repr=False, eq=False``.
+``Azure.local()`` starts the embedded emulator in this process (stopped at exit) and returns
+an ``Azure`` for it, built the same way as ``from_ready_file``.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -34,7 +33,8 @@ import attrs
 from azure.core.pipeline.transport import RequestsTransport
 
 from . import _names
-from ._waiter import arm_retry_kwargs, file_service_retry, is_playback, sdk_polling_interval
+from ._waiter import (DEFAULT_SDK_POLLING_INTERVAL, Waiter, arm_retry_kwargs, file_service_retry, is_playback,
+                      sdk_polling_interval)
 from .errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,12 @@ class Azure:
     credential_scopes: tuple[str, ...] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )
+    # How often to poll long-running operations, in seconds: None is the real service's pace.
+    poll_interval: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    # What keeps an in-process emulator alive (Azure.local()); never compared or shown.
+    emulator: Any = attrs.field(default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.credential is None:
@@ -304,6 +310,47 @@ class Azure:
             )
 
     @classmethod
+    def local(
+        cls,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        timings: Any = None,
+        poll_interval: float = 0.1,
+        location: str = "eastus",
+    ) -> "Azure":
+        """The embedded emulator, started in this process and stopped at interpreter exit.
+
+        Without ``data_dir`` its state lives in a temporary directory removed at exit. Clusters
+        get a generated admin account (nothing listens for SSH locally).
+        """
+        import atexit
+        import tempfile
+
+        from .local.emulator import Emulator
+
+        cleanup: list = []
+        if data_dir is None:
+            holder = tempfile.TemporaryDirectory(prefix="batchai-kit-")
+            cleanup.append(holder.cleanup)
+            data_dir = holder.name
+        emulator = Emulator(Path(data_dir), **({"timings": timings} if timings is not None else {}))
+        info = emulator.start()
+        atexit.register(lambda: [emulator.stop(), *(c() for c in cleanup)])
+        return cls(
+            StaticTokenCredential(info.token),
+            info.subscription_id,
+            arm_endpoint=info.arm_endpoint,
+            storage_account=info.storage_account,
+            storage_key=info.storage_key,
+            files_endpoint=info.files_endpoint,
+            ca_cert=str(info.ca_cert),
+            location=location,
+            admin=AdminUser("batchai", password=secrets.token_urlsafe(18)),
+            poll_interval=poll_interval,
+            emulator=emulator,
+        )
+
+    @classmethod
     def from_ready_file(cls, path: str | os.PathLike[str]) -> "Azure":
         """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
@@ -321,6 +368,9 @@ class Azure:
                 files_endpoint=value("files_endpoint"),
                 ca_cert=value("ca_cert"),
                 location=ready.get("location"),
+                # the emulator runs no SSH server: a generated admin account satisfies the API
+                admin=_admin("batchai", secrets.token_urlsafe(18), None),
+                poll_interval=0.1,
             )
 
     # --- clients ---------------------------------------------------------------------------
@@ -345,7 +395,7 @@ class Azure:
             "base_url": self.arm_endpoint,
             "credential_scopes": self.scopes,
             "transport": _transport(self.verify),
-            "polling_interval": sdk_polling_interval(),
+            "polling_interval": sdk_polling_interval(self.poll_interval or DEFAULT_SDK_POLLING_INTERVAL),
             **arm_retry_kwargs(),
         }
 
@@ -371,6 +421,18 @@ class Azure:
                 "(or storage_account in the configuration file)",
             )
         return (self.files_endpoint or f"https://{self.storage_account}.file.core.windows.net").rstrip("/")
+
+    def waiter(self, deadline_s: float) -> Waiter:
+        """The waiter for this endpoint: the real service's pace, or the emulator's."""
+        if self.poll_interval is None:
+            return Waiter(deadline_s=deadline_s, initial=1.0, cap=30.0)
+        return Waiter(deadline_s=deadline_s, initial=self.poll_interval / 2, cap=self.poll_interval * 5)
+
+    def http_session(self) -> Any:
+        """A requests Session for SAS download URLs, trusting what the clients trust."""
+        import requests
+
+        return _file_session(self.verify) or requests.Session()
 
     def file_service(self) -> Any:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""

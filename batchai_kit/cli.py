@@ -51,6 +51,75 @@ def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None) -> N
             ready_file.unlink(missing_ok=True)
 
 
+def _connect(ready_file: Path | None, config: Path | None):
+    from ._connection import Azure
+
+    if ready_file is not None:
+        return Azure.from_ready_file(ready_file)
+    if config is not None:
+        return Azure.from_config(config)
+    return Azure.from_env()
+
+
+connection_options = [
+    click.option("--ready-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="Talk to a running emulator through its ready file."),
+    click.option("--config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="A configuration.json like the Batch AI recipes'. Default: AZURE_* environment variables."),
+]
+
+
+def with_connection(command):
+    for option in reversed(connection_options):
+        command = option(command)
+    return command
+
+
+@main.command()
+@with_connection
+@click.option("--delete", "delete", is_flag=True, help="Delete what is still alive (asks first unless --yes).")
+@click.option("--kind", "kinds", multiple=True, default=("cluster", "job", "file_server"), show_default=True,
+              type=click.Choice(["cluster", "job", "file_server", "experiment", "workspace", "resource_group",
+                                 "share", "all"]), help="Kinds to delete.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool) -> None:
+    """List what batchai_kit created and did not delete (from its journal); delete it on request."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ._gc import Collector
+    from ._journal import Journal
+    from .errors import BatchAIKitError
+
+    console = Console(stderr=False)
+    journal = Journal()
+    try:
+        collector = Collector(_connect(ready_file, config), journal)
+        findings = collector.check(journal.alive())
+    except BatchAIKitError as exc:
+        raise click.ClickException(str(exc)) from None
+    table = Table("kind", "state", "id", "note")
+    for finding in findings:
+        table.add_row(finding.kind, finding.state, finding.id, finding.detail)
+    console.print(table if findings else "The journal lists nothing still alive.")
+    chosen = set(kinds) if "all" not in kinds else None
+    doomed = [f for f in findings if f.state == "alive" and (chosen is None or f.kind in chosen)]
+    if not delete or not doomed:
+        return
+    if not yes and not click.confirm(f"Delete {len(doomed)} resource(s)?"):
+        return
+    failures = 0
+    for finding in doomed:
+        try:
+            collector.delete(finding)
+            console.print(f"deleted {finding.kind} {finding.id}")
+        except (BatchAIKitError, NotImplementedError) as exc:
+            failures += 1
+            console.print(f"[red]could not delete {finding.kind} {finding.id}: {exc}[/red]")
+    if failures:
+        raise SystemExit(1)
+
+
 def _register_subcommands() -> None:
     from .local._runtime_cli import runtime
 

@@ -1,0 +1,329 @@
+"""Job: a submitted Batch AI job — wait, stream its logs, list and download its outputs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import attrs
+
+from ._waiter import sleep_unless_playback
+from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
+from .errors import JobFailed, ValidationError, error_details
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._jobs import JobSpec
+    from ._workspace import Experiment
+
+log = logging.getLogger("batchai_kit.job")
+
+FINISHED = ("succeeded", "failed")
+JOB_CLEANUP = ("terminate", "delete", "keep")
+STDOUTERR = "stdouterr"
+LINK_MINUTES = 60
+STDERR_TAIL_LINES = 20
+MAX_CHUNK = 4 * 1024 * 1024
+
+
+@attrs.frozen
+class OutputFile:
+    """One entry of a job's output directory (``listOutputFiles``)."""
+
+    name: str
+    path: str  # relative to the output directory
+    is_directory: bool
+    url: str | None = attrs.field(default=None, repr=False)  # a SAS download URL: a secret
+    size: int | None = None
+    modified: Any = None
+
+
+class _Tail:
+    """Follows one growing output file: ranged reads of only the new bytes, the download link
+    refreshed before it expires."""
+
+    def __init__(self, job: "Job", name: str, directory_id: str = STDOUTERR):
+        self.job = job
+        self.name = name
+        self.directory_id = directory_id
+        self.position = 0
+        self.partial = b""
+        self.url: str | None = None
+        self.url_expires = 0.0
+        self.session = job.azure.http_session()
+
+    def _link(self) -> str | None:
+        if self.url is None or time.monotonic() > self.url_expires:
+            folder, _, base = self.name.rpartition("/")
+            entry = next((f for f in self.job.files(self.directory_id, folder or ".") if f.name == base and f.url),
+                         None)
+            if entry is None:
+                return None
+            self.url = entry.url
+            # refresh five minutes before the link's own expiry
+            self.url_expires = time.monotonic() + (LINK_MINUTES - 5) * 60
+        return self.url
+
+    def read(self) -> list[str]:
+        """Complete lines written since the last call."""
+        url = self._link()
+        if url is None:
+            return []
+        chunk = b""
+        while True:
+            response = self.session.get(url, headers={"Range": f"bytes={self.position}-{self.position + MAX_CHUNK - 1}"})
+            if response.status_code == 416:
+                break
+            if response.status_code in (401, 403):  # the link expired early: get a fresh one next time
+                self.url = None
+                break
+            response.raise_for_status()
+            data = response.content
+            if response.status_code == 200:  # the whole file: keep only what is new
+                data = data[self.position:]
+            chunk += data
+            self.position += len(data)
+            if len(data) < MAX_CHUNK:
+                break
+        text = self.partial + chunk
+        lines = text.split(b"\n")
+        self.partial = lines.pop()
+        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+
+    def rest(self) -> list[str]:
+        """After the job ended: the last lines, including one without a final newline."""
+        lines = self.read()
+        if self.partial:
+            lines.append(self.partial.decode("utf-8", "replace"))
+            self.partial = b""
+        return lines
+
+
+class Job(LiveResource):
+    """A job in an experiment. As a context manager, it is terminated on exit if it is still
+    running (``cleanup="terminate"``, default), deleted (``"delete"``) or left (``"keep"``)."""
+
+    kind = "job"
+
+    def __init__(self, experiment: "Experiment", name: str, *, spec: "JobSpec | None" = None,
+                 cleanup: str = "terminate"):
+        self.experiment = experiment
+        self.workspace = experiment.workspace
+        self.azure = self.workspace.azure
+        self.name = name
+        self.spec = spec
+        self.cleanup = check_choice("cleanup", cleanup, JOB_CLEANUP)
+        self.journal = experiment.journal
+        self.created_here = False
+        self.model: Any = None
+
+    def __repr__(self) -> str:
+        state = self.model.execution_state if self.model is not None else "unknown"
+        return f"Job({self.experiment.name}/{self.name}, {state})"
+
+    def describe(self) -> str:
+        return f"job {self.name}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.experiment.id}/jobs/{self.name}"
+
+    @property
+    def _client(self) -> Any:
+        return self.workspace.batchai
+
+    @property
+    def _where(self) -> tuple[str, str, str]:
+        return self.workspace.resource_group, self.workspace.name, self.experiment.name
+
+    @classmethod
+    def attach(cls, experiment: "Experiment", name: str, *, cleanup: str = "keep") -> "Job":
+        """An existing job, by name (NotFound if there is none). Never terminated by default."""
+        job = cls(experiment, name, cleanup=cleanup)
+        job.refresh()
+        return job
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def submit(self, parameters: Any) -> "Job":
+        log.info("Submitting job %s to experiment %s", self.name, self.experiment.name)
+        with journaled(self.journal, "job", self.id, self.azure.arm_endpoint), \
+                azure_errors(f"Submitting job {self.name}"):
+            self.model = self._client.jobs.begin_create(*self._where, self.name, parameters).result()
+        self.created_here = True
+        return self
+
+    def _open(self) -> None:
+        if self.model is None:
+            self.refresh()
+
+    def _cleanup(self, failed: bool) -> None:
+        if self.cleanup == "keep" or not self.created_here:
+            return
+        if self.cleanup == "delete":
+            self.delete()
+        else:
+            self.stop_if_running()
+
+    def refresh(self) -> Any:
+        with azure_errors(f"Reading job {self.name}"):
+            self.model = self._client.jobs.get(*self._where, self.name)
+        return self.model
+
+    @property
+    def state(self) -> str:
+        return self.refresh().execution_state
+
+    @property
+    def exit_code(self) -> int | None:
+        info = self.model.execution_info if self.model is not None else None
+        return info.exit_code if info else None
+
+    def stop_if_running(self) -> None:
+        """Terminate the job if it has not finished (what a block's cleanup does)."""
+        try:
+            state = self.state
+        except Exception as exc:  # noqa: BLE001 - cleanup goes on; the reason is logged
+            log.warning("Could not read job %s before terminating it: %s", self.name, exc)
+            return
+        if state not in FINISHED:
+            self.terminate()
+
+    def terminate(self, wait: bool = True) -> None:
+        log.info("Terminating job %s", self.name)
+        with azure_errors(f"Terminating job {self.name}"):
+            poller = self._client.jobs.begin_terminate(*self._where, self.name)
+            if wait:
+                poller.result()
+
+    def delete(self, wait: bool = True) -> None:
+        log.info("Deleting job %s", self.name)
+        with azure_errors(f"Deleting job {self.name}"):
+            poller = self._client.jobs.begin_delete(*self._where, self.name)
+            if wait:
+                poller.result()
+        journal_deleted(self.journal, "job", self.id, self.azure.arm_endpoint)
+        self.created_here = False
+
+    # -- waiting and logs ------------------------------------------------------------------------
+
+    def wait(self, timeout: float = 7 * 24 * 3600, *, stream: str | None = None,
+             on_line: Callable[[str], None] | None = None,
+             on_change: Callable[[Any], None] | None = None, check: bool = True) -> Any:
+        """Wait until the job finishes; return its final state (the SDK's Job model).
+
+        ``stream="stdout.txt"`` follows that file while waiting, handing each line to ``on_line``
+        (default: the ``batchai_kit.job`` logger at INFO). With ``check`` (default) a failed job
+        raises :class:`~batchai_kit.JobFailed` with its exit code, the service's error codes and
+        the last lines of stderr.txt.
+        """
+        tail = _Tail(self, stream) if stream else None
+        emit = on_line or (lambda line: log.info("%s | %s", self.name, line))
+
+        def probe() -> Any:
+            model = self.refresh()
+            if tail is not None:
+                for line in tail.read() if model.execution_state not in FINISHED else tail.rest():
+                    emit(line)
+            return model
+
+        def changed(model, previous):
+            log.info("Job %s: %s", self.name, model.execution_state)
+            if on_change:
+                on_change(model)
+
+        model = self.azure.waiter(timeout).wait_until(
+            probe, lambda m: m.execution_state in FINISHED, describe=f"job {self.name} to finish",
+            on_change=changed, state_of=lambda m: m.execution_state)
+        if check and model.execution_state == "failed":
+            raise self.failure()
+        return model
+
+    def failure(self) -> JobFailed:
+        """The :class:`~batchai_kit.JobFailed` describing this (failed) job."""
+        info = self.model.execution_info if self.model is not None else None
+        try:
+            lines = self.read_text("stderr.txt").splitlines()
+            tail = "\n".join(lines[-STDERR_TAIL_LINES:])
+        except Exception as exc:  # noqa: BLE001 - the failure is what matters; say why the tail is missing
+            log.debug("No stderr tail for job %s: %s", self.name, exc)
+            tail = ""
+        return JobFailed(self.name, exit_code=info.exit_code if info else None,
+                         errors=error_details(info.errors if info else None), stderr_tail=tail)
+
+    def stream(self, file: str = "stdout.txt", *, directory_id: str = STDOUTERR) -> Iterator[str]:
+        """Yield the lines of an output file as they are written; ends when the job has ended
+        and the file is read to its end."""
+        tail = _Tail(self, file, directory_id)
+        waiter = self.azure.waiter(7 * 24 * 3600)
+        delays = waiter.delays()
+        while True:
+            finished = self.refresh().execution_state in FINISHED
+            lines = tail.rest() if finished else tail.read()
+            yield from lines
+            if finished:
+                return
+            if lines:
+                delays = waiter.delays()  # output is flowing: poll again soon
+            else:
+                sleep_unless_playback(next(delays))
+
+    # -- outputs -----------------------------------------------------------------------------------
+
+    def files(self, directory_id: str = STDOUTERR, path: str = ".") -> list[OutputFile]:
+        """The entries of an output directory (``stdouterr`` or an output id), one level."""
+        from azure.mgmt.batchai import models
+
+        options = models.JobsListOutputFilesOptions(outputdirectoryid=directory_id, directory=path,
+                                                    linkexpiryinminutes=LINK_MINUTES)
+        with azure_errors(f"Listing outputs {directory_id}/{path} of job {self.name}"):
+            entries = list(self._client.jobs.list_output_files(*self._where, self.name, options))
+        base = "" if path in (".", "") else path.strip("/")
+        return [OutputFile(name=e.name, path=posixpath.join(base, e.name) if base else e.name,
+                           is_directory=(e.file_type or "").lower() == "directory", url=e.download_url,
+                           size=e.content_length, modified=e.last_modified) for e in entries]
+
+    def read_text(self, name: str, directory_id: str = STDOUTERR) -> str:
+        """The whole content of one output file, as text."""
+        folder, _, base = name.rpartition("/")
+        entry = next((f for f in self.files(directory_id, folder or ".") if f.name == base), None)
+        if entry is None or entry.url is None:
+            raise ValidationError("name", name, f"is not a file in output directory {directory_id} of job {self.name}")
+        response = self.azure.http_session().get(entry.url)
+        response.raise_for_status()
+        return response.content.decode("utf-8", "replace")
+
+    def download(self, directory_id: str, destination: str | os.PathLike, path: str = ".") -> list[Path]:
+        """Download an output directory (or one file, by ``path``) into *destination*; the
+        files keep their paths relative to the output directory. Returns the local files."""
+        destination = Path(destination)
+        session = self.azure.http_session()
+        written: list[Path] = []
+        pending = [path]
+        found_file = None
+        if path not in (".", ""):
+            folder, _, base = path.strip("/").rpartition("/")
+            found_file = next((f for f in self.files(directory_id, folder or ".") if f.name == base
+                               and not f.is_directory), None)
+        entries = [found_file] if found_file else None
+        while entries is not None or pending:
+            if entries is None:
+                entries = self.files(directory_id, pending.pop())
+            for entry in entries:
+                if entry.is_directory:
+                    pending.append(entry.path)
+                    continue
+                target = destination / (entry.name if found_file else entry.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with session.get(entry.url, stream=True) as response:
+                    response.raise_for_status()
+                    with open(target, "wb") as fh:
+                        for block in response.iter_content(1024 * 1024):
+                            fh.write(block)
+                written.append(target)
+            entries = None
+        log.info("Downloaded %d file(s) of job %s to %s", len(written), self.name, destination)
+        return written

@@ -1,0 +1,696 @@
+"""Job specifications: what a user asks a cluster to run, as frozen values.
+
+A spec is checked when it is built (``ValidationError`` naming the value and the rule, before
+anything is sent) and turns into the SDK's ``JobCreateParameters`` with ``to_parameters``;
+submitting it and following the live job are another module's business.
+
+Paths are written the way Batch AI expects them, with ``$AZ_BATCHAI_*`` references the service
+expands on the node: a ``SharePath`` (``share / "dir"``) becomes
+``$AZ_BATCHAI_MOUNT_ROOT/<mount_as>/dir``, or ``$AZ_BATCHAI_JOB_MOUNT_ROOT/<mount_as>/dir`` when
+its share is one of the job's own ``mounts``; a string is used as written.
+
+Values equal to the service's defaults (priority normal, CNTK language Python) are left out of
+the body, so a spec of the quickstart's job serializes to the quickstart's body.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
+
+import attrs
+from azure.mgmt.batchai import models
+
+from . import _names
+from .errors import ValidationError
+
+if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
+    from ._share import FileShare, SharePath
+
+    Location = Union[SharePath, str]
+    Argument = Union[SharePath, str]
+
+__all__ = [
+    "JobSpec",
+    "CntkJob",
+    "PyTorchJob",
+    "TensorFlowJob",
+    "ChainerJob",
+    "CustomJob",
+    "CustomMpiJob",
+    "HorovodJob",
+    "quote_argument",
+    "join_arguments",
+]
+
+MOUNT_ROOT = "$AZ_BATCHAI_MOUNT_ROOT"
+JOB_MOUNT_ROOT = "$AZ_BATCHAI_JOB_MOUNT_ROOT"
+PRIORITIES = ("low", "normal", "high")
+CNTK_LANGUAGES = {"python": "Python", "brainscript": "BrainScript"}
+PYTORCH_BACKENDS = {"tcp": "TCP", "gloo": "Gloo", "mpi": "MPI"}
+# 2018-05-01 has no field for a PyTorch rendezvous URL: the script reads it from this variable.
+PYTORCH_INIT_METHOD_VARIABLE = "PYTORCH_INIT_METHOD"
+
+# The ids become part of AZ_BATCHAI_INPUT_<id> / AZ_BATCHAI_OUTPUT_<id>, which scripts expand:
+# narrower than _names.DIRECTORY_ID_PATTERN (no hyphen), and what the service's rule allows.
+_DIRECTORY_ID = re.compile(r"[A-Za-z0-9_]+\Z")
+# A reference the service expands itself (same form as the emulator's runner).
+_REFERENCE = re.compile(r"\$(?:\{AZ_BATCHAI_[A-Za-z0-9_]+\}|AZ_BATCHAI_[A-Za-z0-9_]+)")
+_INIT_METHOD = re.compile(r"(?:tcp|file|env)://", re.IGNORECASE)
+# Characters that keep their meaning inside double quotes in a shell.
+_SPECIAL_IN_DOUBLE_QUOTES = frozenset('"\\`$!')
+
+
+# --- command line arguments --------------------------------------------------------------------
+
+
+def quote_argument(word: str) -> str:
+    """``word`` as one shell word, with its ``$AZ_BATCHAI_*`` references left expandable.
+
+    Without a reference this is ``shlex.quote``. With one, the word is put in double quotes
+    (``"$AZ_BATCHAI_MOUNT_ROOT/my data"``), or, when other parts hold characters special inside
+    double quotes, only the references are and the rest is single-quoted
+    (``'$HOME/'"$AZ_BATCHAI_INPUT_X"``). Both a shell and the service's own substitution (which
+    splits the string like a shell, then expands each word) see the intended single word, spaces
+    included, and the expanded value is never split further.
+    """
+    references = list(_REFERENCE.finditer(word))
+    if not references:
+        return shlex.quote(word)
+    literals = _REFERENCE.split(word)
+    if not any(_SPECIAL_IN_DOUBLE_QUOTES.intersection(part) for part in literals):
+        return f'"{word}"'
+    parts, position = [], 0
+    for reference in references:
+        if reference.start() > position:
+            parts.append(shlex.quote(word[position : reference.start()]))
+        parts.append(f'"{reference.group(0)}"')
+        position = reference.end()
+    if position < len(word):
+        parts.append(shlex.quote(word[position:]))
+    return "".join(parts)
+
+
+def join_arguments(words: Sequence[str]) -> str:
+    """``shlex.join`` that keeps ``$AZ_BATCHAI_*`` references expandable (``quote_argument``)."""
+    return " ".join(quote_argument(word) for word in words)
+
+
+# --- checks shared by the fields -----------------------------------------------------------------
+
+
+def _is_share_path(value: object) -> bool:
+    return hasattr(value, "mount_path") and hasattr(value, "share") and hasattr(value, "path")
+
+
+def _rename(field: str, check: Any, value: object) -> Any:
+    """Run a ``_names`` check, reporting the failure under this spec's own field name."""
+    try:
+        return check(value)
+    except ValidationError as exc:
+        raise ValidationError(field, exc.value, exc.rule) from None
+
+
+def _text(field: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(field, value, f"must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(field, value, "must not be empty")
+
+
+def _count(field: str, value: object, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, value, "must be a whole number")
+    if value < 1:
+        raise ValidationError(field, value, "must be 1 or more")
+
+
+def _location(field: str, value: object, *, absolute: bool) -> None:
+    """A SharePath, or a string path; ``absolute`` ones start with / or $AZ_BATCHAI_..."""
+    if _is_share_path(value):
+        return
+    if not isinstance(value, str):
+        raise ValidationError(
+            field, value, f"must be a path on a share (share / 'dir') or a string, not {type(value).__name__}"
+        )
+    if not value.strip():
+        raise ValidationError(field, value, "must not be empty")
+    if absolute and not (value.startswith("/") or value.startswith(("$AZ_BATCHAI_", "${AZ_BATCHAI_"))):
+        raise ValidationError(
+            field,
+            value,
+            "must be absolute: start with / or a Batch AI variable such as $AZ_BATCHAI_MOUNT_ROOT "
+            "(or give a path on a share: share / 'dir')",
+        )
+
+
+def _arguments(field: str, value: object) -> None:
+    if value is None or isinstance(value, str):
+        return
+    if not isinstance(value, Sequence):
+        raise ValidationError(field, value, "must be a string or a sequence of strings and share paths")
+    for index, item in enumerate(value):
+        if not (isinstance(item, str) or _is_share_path(item)):
+            raise ValidationError(
+                f"{field}[{index}]", item, f"must be a string or a path on a share, not {type(item).__name__}"
+            )
+
+
+def _to_tuple(value: object) -> object:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        return value
+    return tuple(value)
+
+
+def _to_dict(value: object) -> object:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _to_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _field_check(check: Any) -> Any:
+    """An attrs validator calling ``check(field_name, value)``."""
+
+    def validate(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        check(attribute.name, value)
+
+    return validate
+
+
+def _check_name(field: str, value: object) -> None:
+    _rename(field, _names.check_job_name, value)
+
+
+def _check_required_count(field: str, value: object) -> None:
+    _count(field, value, optional=False)
+
+
+def _check_priority(field: str, value: object) -> None:
+    if value not in PRIORITIES:
+        raise ValidationError(field, value, f"must be one of {', '.join(PRIORITIES)}")
+
+
+def _check_wall_clock(field: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime.timedelta):
+        raise ValidationError(field, value, f"must be a datetime.timedelta, not {type(value).__name__}")
+    if value <= datetime.timedelta(0):
+        raise ValidationError(field, value, "must be longer than zero")
+
+
+def _check_directories(field: str, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, value, "must be a mapping of directory id to path")
+    seen: dict[str, str] = {}
+    for directory_id, where in value.items():
+        if not isinstance(directory_id, str) or not _DIRECTORY_ID.match(directory_id):
+            raise ValidationError(
+                f"{field} id",
+                directory_id,
+                f"may contain only letters, digits and underscores (it becomes the variable "
+                f"AZ_BATCHAI_{'INPUT' if field == 'inputs' else 'OUTPUT'}_<id>)",
+            )
+        if directory_id.upper() in seen:
+            raise ValidationError(
+                f"{field} id",
+                directory_id,
+                f"must be unique ignoring case; {seen[directory_id.upper()]!r} is given too",
+            )
+        seen[directory_id.upper()] = directory_id
+        _location(f"{field}[{directory_id!r}]", where, absolute=True)
+
+
+def _check_variables(field: str, value: object, *, secret: bool = False) -> None:
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, "<redacted>" if secret else value, "must be a mapping of name to value")
+    for name, text in value.items():
+        _rename(f"{field} name", _names.check_env_var_name, name)
+        if not isinstance(text, str):
+            raise ValidationError(
+                f"{field}[{name!r}]", text, f"must be a string, not {type(text).__name__}", secret=secret
+            )
+
+
+def _check_secrets(field: str, value: object) -> None:
+    _check_variables(field, value, secret=True)
+
+
+def _check_mounts(field: str, value: object) -> None:
+    if not isinstance(value, tuple):
+        raise ValidationError(field, value, "must be a sequence of file shares")
+    seen = set()
+    for index, share in enumerate(value):
+        if not (hasattr(share, "mount_reference") and hasattr(share, "mount_as")):
+            raise ValidationError(f"{field}[{index}]", share, "must be a file share (ws.file_share(...))")
+        if share.mount_as in seen:
+            raise ValidationError(f"{field}[{index}]", share.mount_as, "mounts the same path as another share")
+        seen.add(share.mount_as)
+
+
+def _optional_text(field: str, value: object) -> None:
+    _text(field, value, optional=True)
+
+
+def _optional_count(field: str, value: object) -> None:
+    _count(field, value)
+
+
+def _check_arguments(field: str, value: object) -> None:
+    _arguments(field, value)
+
+
+def _check_script(field: str, value: object) -> None:
+    if value is not None:
+        _location(field, value, absolute=False)
+
+
+def _check_stdouterr(field: str, value: object) -> None:
+    if value is not None:
+        _location(field, value, absolute=True)
+
+
+def _validated(check: Any, **kwargs: Any) -> Any:
+    return attrs.field(validator=_field_check(check), **kwargs)
+
+
+# --- the specs -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class JobSpec:
+    """What to run on a cluster, and with what; the toolkit comes from the subclass.
+
+    ``inputs`` / ``outputs`` map directory ids to paths; a script finds them as
+    ``$AZ_BATCHAI_INPUT_<ID>`` / ``$AZ_BATCHAI_OUTPUT_<ID>``. ``secrets`` are environment
+    variables whose values never appear in ``repr``, ``describe()`` or errors. ``stdouterr`` is
+    where stdout.txt/stderr.txt go (``None``: the submitter's default).
+    """
+
+    _TOOLKIT: ClassVar[str] = ""
+
+    name: str = _validated(_check_name)
+    node_count: int = _validated(_check_required_count, default=1)
+    inputs: Mapping[str, Location] = _validated(_check_directories, factory=dict, converter=_to_dict)
+    outputs: Mapping[str, Location] = _validated(_check_directories, factory=dict, converter=_to_dict)
+    mounts: Sequence[FileShare] = _validated(_check_mounts, default=(), converter=_to_tuple)
+    env: Mapping[str, str] = _validated(_check_variables, factory=dict, converter=_to_dict)
+    secrets: Mapping[str, str] = _validated(_check_secrets, factory=dict, converter=_to_dict, repr=False)
+    image: Optional[str] = _validated(_optional_text, default=None)
+    priority: str = _validated(_check_priority, default="normal", converter=_to_lower)
+    max_wall_clock: Optional[datetime.timedelta] = _validated(_check_wall_clock, default=None)
+    preparation: Optional[str] = _validated(_optional_text, default=None)
+    stdouterr: Optional[Location] = _validated(_check_stdouterr, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if not self._TOOLKIT:
+            raise TypeError("JobSpec is a base class: use CntkJob, PyTorchJob, CustomJob, ...")
+        clash = sorted(set(self.env) & set(self.secrets))
+        if clash:
+            raise ValidationError("secrets name", clash[0], "is also given in env: give it in one of them")
+        for name, rule in self._reserved_variables().items():
+            if name in self.env or name in self.secrets:
+                raise ValidationError("env name", name, rule)
+        self._check_toolkit()
+
+    # -- for subclasses
+
+    def _check_toolkit(self) -> None:
+        """Rules between a toolkit's fields (and the job's); ValidationError when broken."""
+
+    def _toolkit(self) -> dict[str, Any]:
+        """``{JobCreateParameters keyword: settings model}`` for this toolkit."""
+        raise NotImplementedError
+
+    def _reserved_variables(self) -> dict[str, str]:
+        """Environment variable names this spec sets itself -> why the user may not."""
+        return {}
+
+    def _extra_variables(self) -> dict[str, str]:
+        return {}
+
+    # -- public
+
+    @property
+    def toolkit(self) -> str:
+        """The job's toolType as the service reports it: cntk, pytorch, tensorflow, ..."""
+        return self._TOOLKIT
+
+    def to_parameters(
+        self, cluster_id: str, *, default_stdouterr: Optional[Location] = None
+    ) -> models.JobCreateParameters:
+        """The body of the create-job request for the cluster ``cluster_id`` (its resource id).
+
+        ``default_stdouterr`` is used when the spec gives no ``stdouterr``; with neither, nothing
+        says where stdout/stderr go, which the service requires: ``ValidationError``.
+        """
+        _text("cluster_id", cluster_id)
+        stdouterr = self.stdouterr if self.stdouterr is not None else default_stdouterr
+        if stdouterr is None:
+            raise ValidationError(
+                "stdouterr",
+                None,
+                "is required: give the job a stdouterr path (share / 'logs') or submit it with a default",
+            )
+        _location("stdouterr", stdouterr, absolute=True)
+        variables = {**self.env, **self._extra_variables()}
+        return models.JobCreateParameters(
+            scheduling_priority=None if self.priority == "normal" else self.priority,
+            cluster=models.ResourceId(id=cluster_id),
+            mount_volumes=self._mount_volumes(),
+            node_count=self.node_count,
+            container_settings=self._container_settings(),
+            job_preparation=models.JobPreparation(command_line=self.preparation) if self.preparation else None,
+            std_out_err_path_prefix=self._path(stdouterr),
+            input_directories=[
+                models.InputDirectory(id=directory_id, path=self._path(where))
+                for directory_id, where in self.inputs.items()
+            ]
+            or None,
+            output_directories=[self._output(directory_id, where) for directory_id, where in self.outputs.items()]
+            or None,
+            environment_variables=[models.EnvironmentVariable(name=k, value=v) for k, v in variables.items()] or None,
+            secrets=[models.EnvironmentVariableWithSecretValue(name=k, value=v) for k, v in self.secrets.items()]
+            or None,
+            constraints=(
+                models.JobBasePropertiesConstraints(max_wall_clock_time=self.max_wall_clock)
+                if self.max_wall_clock is not None
+                else None
+            ),
+            **self._toolkit(),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary for logs and the journal: secret names, never their values."""
+        settings = next(iter(self._toolkit().values()))
+        summary: dict[str, Any] = {
+            "name": self.name,
+            "toolkit": self.toolkit,
+            "node_count": self.node_count,
+            "settings": settings.serialize(),
+            "inputs": {directory_id: self._path(where) for directory_id, where in self.inputs.items()},
+            "outputs": {
+                directory_id: self._output(directory_id, where).serialize()
+                for directory_id, where in self.outputs.items()
+            },
+            "mounts": [share.mount_as for share in self.mounts],
+            "env": dict(self.env),
+            "secrets": sorted(self.secrets),
+            "image": self.image,
+            "priority": self.priority,
+            "max_wall_clock_seconds": self.max_wall_clock.total_seconds() if self.max_wall_clock else None,
+            "preparation": self.preparation,
+            "stdouterr": self._path(self.stdouterr) if self.stdouterr is not None else None,
+        }
+        return summary
+
+    # -- building blocks
+
+    def _mount_root(self, share: Any) -> str:
+        for mounted in self.mounts:
+            if mounted is share or (mounted.mount_as, getattr(mounted, "name", None)) == (
+                share.mount_as,
+                getattr(share, "name", None),
+            ):
+                return JOB_MOUNT_ROOT
+        return MOUNT_ROOT
+
+    def _path(self, where: Any) -> str:
+        """A path as the node sees it: a SharePath under the right mount root, a string as is."""
+        if not _is_share_path(where):
+            return where
+        root = self._mount_root(where.share)
+        if root == MOUNT_ROOT:
+            return str(where.mount_path)
+        return "/".join(part for part in (root, where.share.mount_as, where.path) if part)
+
+    def _output(self, directory_id: str, where: Any) -> models.OutputDirectory:
+        if not _is_share_path(where):
+            return models.OutputDirectory(id=directory_id, path_prefix=where)
+        prefix = f"{self._mount_root(where.share)}/{where.share.mount_as}"
+        return models.OutputDirectory(id=directory_id, path_prefix=prefix, path_suffix=where.path or None)
+
+    def _arguments(self, value: Any) -> Optional[str]:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value or None
+        return join_arguments([self._path(item) for item in value]) or None
+
+    def _script(self, value: Any) -> Optional[str]:
+        return None if value is None else self._path(value)
+
+    def _mount_volumes(self) -> Optional[models.MountVolumes]:
+        if not self.mounts:
+            return None
+        return models.MountVolumes(azure_file_shares=[share.mount_reference() for share in self.mounts])
+
+    def _container_settings(self) -> Optional[models.ContainerSettings]:
+        if self.image is None:
+            return None
+        return models.ContainerSettings(image_source_registry=models.ImageSourceRegistry(image=self.image))
+
+
+def _requires_script(job: Any) -> None:
+    if job.script is None:
+        raise ValidationError("script", None, f"a {type(job).__name__} runs a Python script: give script=")
+
+
+@attrs.frozen(kw_only=True)
+class CntkJob(JobSpec):
+    """A CNTK job: a Python ``script``, or a BrainScript ``config_file`` (language brainscript)."""
+
+    _TOOLKIT: ClassVar[str] = "cntk"
+
+    script: Optional[Location] = _validated(_check_script, default=None)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    config_file: Optional[Location] = _validated(_check_script, default=None)
+    language: str = attrs.field(
+        default=attrs.Factory(lambda job: "brainscript" if job.config_file is not None else "python", takes_self=True),
+        converter=_to_lower,
+    )
+    process_count: Optional[int] = _validated(_optional_count, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        if self.language not in CNTK_LANGUAGES:
+            raise ValidationError("language", self.language, "must be python or brainscript")
+        if self.script is not None and self.config_file is not None:
+            raise ValidationError(
+                "config_file", self.config_file, "cannot be given with script: a CNTK job runs one or the other"
+            )
+        if self.language == "python":
+            if self.config_file is not None:
+                raise ValidationError("config_file", self.config_file, "is for language brainscript, not python")
+            if self.script is None:
+                raise ValidationError("script", None, "a CNTK job in language python runs a script: give script=")
+        else:
+            if self.config_file is None:
+                raise ValidationError(
+                    "config_file", None, "a CNTK job in language brainscript runs a config file: give config_file="
+                )
+            if self.python_interpreter is not None:
+                raise ValidationError(
+                    "python_interpreter", self.python_interpreter, "is for language python, not brainscript"
+                )
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "cntk_settings": models.CNTKsettings(
+                language_type=None if self.language == "python" else CNTK_LANGUAGES[self.language],
+                config_file_path=self._script(self.config_file),
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+                process_count=self.process_count,
+            )
+        }
+
+
+def _to_backend(value: object) -> object:
+    return PYTORCH_BACKENDS.get(value.lower(), value) if isinstance(value, str) else value
+
+
+def _check_backend(field: str, value: object) -> None:
+    if value is not None and value not in PYTORCH_BACKENDS.values():
+        raise ValidationError(field, value, "must be one of TCP, Gloo, MPI (any case)")
+
+
+def _check_init_method(field: str, value: object) -> None:
+    _text(field, value, optional=True)
+    if value is not None and not _INIT_METHOD.match(value):
+        raise ValidationError(field, value, "must be a URL starting with tcp://, file:// or env://")
+
+
+@attrs.frozen(kw_only=True)
+class PyTorchJob(JobSpec):
+    """A PyTorch job. ``init_method`` (no field for it in 2018-05-01) reaches the script as the
+    environment variable PYTORCH_INIT_METHOD; Batch AI's own rendezvous is in
+    $AZ_BATCHAI_PYTORCH_INIT_METHOD."""
+
+    _TOOLKIT: ClassVar[str] = "pytorch"
+
+    script: Location = _validated(_check_script)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    process_count: Optional[int] = _validated(_optional_count, default=None)
+    backend: Optional[str] = _validated(_check_backend, default=None, converter=_to_backend)
+    init_method: Optional[str] = _validated(_check_init_method, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        _requires_script(self)
+        if self.init_method is not None and self.backend == "MPI":
+            raise ValidationError(
+                "init_method", self.init_method, "is not used with backend MPI (MPI finds the processes itself)"
+            )
+
+    def _reserved_variables(self) -> dict[str, str]:
+        if self.init_method is None:
+            return {}
+        return {PYTORCH_INIT_METHOD_VARIABLE: "is set from init_method: give one or the other"}
+
+    def _extra_variables(self) -> dict[str, str]:
+        return {PYTORCH_INIT_METHOD_VARIABLE: self.init_method} if self.init_method is not None else {}
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "py_torch_settings": models.PyTorchSettings(
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+                process_count=self.process_count,
+                communication_backend=self.backend,
+            )
+        }
+
+
+@attrs.frozen(kw_only=True)
+class TensorFlowJob(JobSpec):
+    """A TensorFlow job: one master, or ``worker_count`` workers and ``ps_count`` parameter
+    servers, each with its own arguments."""
+
+    _TOOLKIT: ClassVar[str] = "tensorflow"
+
+    script: Location = _validated(_check_script)
+    master_args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    worker_args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    ps_args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    worker_count: Optional[int] = _validated(_optional_count, default=None)
+    ps_count: Optional[int] = _validated(_optional_count, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        _requires_script(self)
+        if self.ps_count is not None and self.ps_count > self.node_count:
+            raise ValidationError(
+                "ps_count", self.ps_count, f"must be at most node_count ({self.node_count}): one server per node"
+            )
+        if self.ps_args and self.ps_count is None:
+            raise ValidationError("ps_args", self.ps_args, "needs ps_count: say how many parameter servers run")
+        distributed = self.worker_count is not None or self.ps_count is not None or self.node_count > 1
+        if self.worker_args and not distributed:
+            raise ValidationError(
+                "worker_args",
+                self.worker_args,
+                "needs workers: give worker_count (or ps_count, or node_count > 1); a single-process "
+                "job runs only the master",
+            )
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "tensor_flow_settings": models.TensorFlowSettings(
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                master_command_line_args=self._arguments(self.master_args),
+                worker_command_line_args=self._arguments(self.worker_args),
+                parameter_server_command_line_args=self._arguments(self.ps_args),
+                worker_count=self.worker_count,
+                parameter_server_count=self.ps_count,
+            )
+        }
+
+
+@attrs.frozen(kw_only=True)
+class ChainerJob(JobSpec):
+    """A Chainer job: a Python script, run by MPI when ``process_count`` > 1."""
+
+    _TOOLKIT: ClassVar[str] = "chainer"
+
+    script: Location = _validated(_check_script)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    process_count: Optional[int] = _validated(_optional_count, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        _requires_script(self)
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "chainer_settings": models.ChainerSettings(
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+                process_count=self.process_count,
+            )
+        }
+
+
+@attrs.frozen(kw_only=True)
+class HorovodJob(JobSpec):
+    """A Horovod job: a Python script run by MPI over ``process_count`` processes."""
+
+    _TOOLKIT: ClassVar[str] = "horovod"
+
+    script: Location = _validated(_check_script)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    process_count: Optional[int] = _validated(_optional_count, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        _requires_script(self)
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "horovod_settings": models.HorovodSettings(
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+                process_count=self.process_count,
+            )
+        }
+
+
+@attrs.frozen(kw_only=True)
+class CustomJob(JobSpec):
+    """A command line run by bash on the master node."""
+
+    _TOOLKIT: ClassVar[str] = "custom"
+
+    command: str = _validated(_text)
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {"custom_toolkit_settings": models.CustomToolkitSettings(command_line=self.command)}
+
+
+@attrs.frozen(kw_only=True)
+class CustomMpiJob(JobSpec):
+    """A command line run by MPI as ``process_count`` processes."""
+
+    _TOOLKIT: ClassVar[str] = "custommpi"
+
+    command: str = _validated(_text)
+    process_count: int = _validated(_check_required_count, default=1)
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "custom_mpi_settings": models.CustomMpiSettings(command_line=self.command, process_count=self.process_count)
+        }

@@ -1,0 +1,191 @@
+"""What every live resource shares: SDK error mapping, the context-manager protocol with its
+cleanup policy, SIGTERM and second-Ctrl-C handling, and the journal.
+
+Cleanup rules (the same for every resource):
+
+- a block cleans up only what it created; a resource that existed before is never deleted;
+- the policy is per resource (``cleanup=``): clusters default to ``"delete"``, jobs to
+  ``"terminate"`` (a still-running job is terminated), everything else to ``"keep"``;
+- on an exception, KeyboardInterrupt or SIGTERM inside a block the same cleanup runs before the
+  error propagates; SIGTERM is turned into :class:`Terminated` (a KeyboardInterrupt) while a
+  block is open, so ``except Exception`` in user code cannot swallow it;
+- a second Ctrl-C (or SIGTERM) during that cleanup exits at once, logging what may be left
+  (``batchai-kit gc`` finds it from the journal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from typing import Any, Callable, Iterator
+
+from ._journal import Journal, clean_endpoint
+from .errors import BatchAIKitError, ValidationError, from_azure_error
+
+log = logging.getLogger("batchai_kit")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a batchai_kit block was open."""
+
+
+@contextlib.contextmanager
+def azure_errors(action: str) -> Iterator[None]:
+    """Turn an Azure SDK exception raised inside into the library's error for *action*."""
+    try:
+        yield
+    except BatchAIKitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - mapped below, or re-raised untouched
+        try:
+            error = from_azure_error(exc, action=action)
+        except TypeError:
+            raise exc from None
+        raise error from exc
+
+
+def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValidationError(field, value, f"must be one of {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+# -- signals ------------------------------------------------------------------------------------
+
+
+class _Guard:
+    """Counts open blocks in the main thread; owns the SIGTERM handler while any is open."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.previous: Any = None
+        self.lock = threading.Lock()
+
+    def enter(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with self.lock:
+            self.depth += 1
+            if self.depth == 1:
+                self.previous = signal.signal(signal.SIGTERM, _raise_terminated)
+
+    def exit(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0 and self.previous is not None:
+                signal.signal(signal.SIGTERM, self.previous)
+                self.previous = None
+
+
+_GUARD = _Guard()
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated("SIGTERM")
+
+
+@contextlib.contextmanager
+def _exit_at_once_on_interrupt(left: Callable[[], list[str]]) -> Iterator[None]:
+    """While cleaning up after an interrupt: a second one exits at once, saying what may be left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def now(signum, frame):
+        remains = left()
+        log.critical("Interrupted again during cleanup: exiting now. These may still exist: %s. "
+                     "`batchai-kit gc` lists and deletes what batchai_kit created.",
+                     ", ".join(remains) or "nothing recorded")
+        os._exit(128 + signum)
+
+    previous = {s: signal.signal(s, now) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# -- the base of live resources ------------------------------------------------------------------
+
+
+class LiveResource:
+    """A context manager that creates or attaches on enter and applies its cleanup on exit.
+
+    Subclasses implement ``_open()`` (create or attach; set ``created_here``), ``_cleanup()``
+    (what the policy says for a resource created here) and ``describe()``.
+    """
+
+    kind = "resource"
+    created_here: bool = False
+    _entered: bool = False
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _cleanup(self, failed: bool) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __enter__(self):
+        _GUARD.enter()
+        try:
+            self._open()
+        except BaseException:
+            _GUARD.exit()
+            raise
+        self._entered = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        try:
+            if interrupted:
+                log.warning("Interrupted: cleaning up %s (press Ctrl-C again to exit at once)", self.describe())
+                with _exit_at_once_on_interrupt(self._leftovers):
+                    self._cleanup(failed=True)
+            else:
+                self._cleanup(failed=exc_type is not None)
+        except BaseException as cleanup_error:
+            if exc is None:
+                raise
+            log.error("Cleaning up %s after an error failed too: %s", self.describe(), cleanup_error)
+        finally:
+            self._entered = False
+            _GUARD.exit()
+
+    def _leftovers(self) -> list[str]:
+        return [f"{entry.kind} {entry.id}" for entry in self.journal.alive()] if self.journal else []
+
+    journal: Journal | None = None
+
+
+def journal_for(journal: Journal | None | bool) -> Journal | None:
+    """The journal to use: the given one, the default one (None), or none at all (False)."""
+    if journal is False:
+        return None
+    return journal if isinstance(journal, Journal) else Journal()
+
+
+@contextlib.contextmanager
+def journaled(journal: Journal | None, kind: str, resource_id: str, endpoint: str) -> Iterator[None]:
+    """Record the intent before a create is sent and the confirmation after it succeeded."""
+    if journal is None:
+        yield
+        return
+    endpoint = clean_endpoint(endpoint)
+    journal.intent(kind, resource_id, endpoint)
+    yield
+    journal.created(kind, resource_id, endpoint)
+
+
+def journal_deleted(journal: Journal | None, kind: str, resource_id: str, endpoint: str) -> None:
+    if journal is not None:
+        journal.deleted(kind, resource_id, clean_endpoint(endpoint))

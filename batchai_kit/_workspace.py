@@ -1,0 +1,211 @@
+"""Workspace and Experiment: the containers of clusters, file servers and jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import _names
+from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
+from .errors import NotFound, ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._cluster import GpuCluster
+    from ._connection import Azure
+    from ._job import Job
+    from ._jobs import JobSpec
+    from ._share import FileShare
+
+log = logging.getLogger("batchai_kit.workspace")
+
+KEEP_OR_DELETE = ("keep", "delete")
+
+
+class Workspace(LiveResource):
+    """A resource group and a Batch AI workspace in it, ensured on enter.
+
+    ``cleanup="keep"`` (default) leaves both; ``"delete"`` deletes the workspace on exit if this
+    block created it, and the resource group too if this block created that.
+    """
+
+    kind = "workspace"
+
+    def __init__(self, azure: "Azure", resource_group: str, name: str, *, location: str | None = None,
+                 cleanup: str = "keep", journal: Any = None, timeout: float = 1800):
+        self.azure = azure
+        self.resource_group = _names.check_resource_group_name(resource_group)
+        self.name = _names.check_workspace_name(name)
+        self.location = location or azure.location
+        if not self.location:
+            raise ValidationError("location", location, "a workspace needs a location such as 'eastus' "
+                                                        "(pass location= or configure one)")
+        self.cleanup = check_choice("cleanup", cleanup, KEEP_OR_DELETE)
+        self.journal = journal_for(journal)
+        self.timeout = timeout
+        self.created_group = False
+        self.created_here = False
+        self._batchai = None
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.resource_group!r}, {self.name!r}, location={self.location!r})"
+
+    def describe(self) -> str:
+        return f"workspace {self.resource_group}/{self.name}"
+
+    @property
+    def batchai(self) -> Any:
+        if self._batchai is None:
+            self._batchai = self.azure.batchai()
+        return self._batchai
+
+    @property
+    def id(self) -> str:
+        return (f"/subscriptions/{self.azure.subscription_id}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.BatchAI/workspaces/{self.name}")
+
+    @property
+    def group_id(self) -> str:
+        return f"/subscriptions/{self.azure.subscription_id}/resourceGroups/{self.resource_group}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def ensure(self) -> "Workspace":
+        """Create the resource group and the workspace where missing (idempotent)."""
+        resources = self.azure.resources()
+        with azure_errors(f"Checking resource group {self.resource_group}"):
+            exists = resources.resource_groups.check_existence(self.resource_group)
+        if not exists:
+            log.info("Creating resource group %s in %s", self.resource_group, self.location)
+            with journaled(self.journal, "resource_group", self.group_id, self.azure.arm_endpoint), \
+                    azure_errors(f"Creating resource group {self.resource_group}"):
+                resources.resource_groups.create_or_update(self.resource_group, {"location": self.location})
+            self.created_group = True
+        try:
+            with azure_errors(f"Reading workspace {self.name}"):
+                self.batchai.workspaces.get(self.resource_group, self.name)
+        except NotFound:
+            from azure.mgmt.batchai import models
+
+            log.info("Creating workspace %s", self.name)
+            with journaled(self.journal, "workspace", self.id, self.azure.arm_endpoint), \
+                    azure_errors(f"Creating workspace {self.name}"):
+                self.batchai.workspaces.begin_create(
+                    self.resource_group, self.name, models.WorkspaceCreateParameters(location=self.location)).result()
+            self.created_here = True
+        return self
+
+    def _open(self) -> None:
+        self.ensure()
+
+    def _cleanup(self, failed: bool) -> None:
+        if self.cleanup != "delete":
+            return
+        if self.created_here:
+            self.delete()
+        if self.created_group:
+            log.info("Deleting resource group %s", self.resource_group)
+            with azure_errors(f"Deleting resource group {self.resource_group}"):
+                self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
+            journal_deleted(self.journal, "resource_group", self.group_id, self.azure.arm_endpoint)
+            self.created_group = False
+
+    def delete(self) -> None:
+        """Delete the workspace and everything in it."""
+        log.info("Deleting workspace %s", self.name)
+        with azure_errors(f"Deleting workspace {self.name}"):
+            self.batchai.workspaces.begin_delete(self.resource_group, self.name).result()
+        journal_deleted(self.journal, "workspace", self.id, self.azure.arm_endpoint)
+        self.created_here = False
+
+    # -- children ------------------------------------------------------------------------------
+
+    def experiment(self, name: str, *, cleanup: str = "keep") -> "Experiment":
+        """An experiment of this workspace, ensured now (usable with or without ``with``)."""
+        return Experiment(self, name, cleanup=cleanup).ensure()
+
+    def file_share(self, name: str, *, mount_as: str | None = None, cleanup: str = "keep") -> "FileShare":
+        """An Azure file share of the connection's storage account, ensured now."""
+        from ._share import FileShare
+
+        journal = self.journal if self.journal is not None else False  # None would mean the default journal
+        return FileShare(self.azure, name, mount_as=mount_as, cleanup=cleanup, journal=journal).ensure()
+
+    def gpu_cluster(self, name: str, **spec: Any) -> "GpuCluster":
+        """A cluster of this workspace: created (or attached) when its ``with`` block starts."""
+        from ._cluster import GpuCluster
+
+        return GpuCluster(self, name, **spec)
+
+    def clusters(self) -> list[Any]:
+        with azure_errors(f"Listing clusters of workspace {self.name}"):
+            return list(self.batchai.clusters.list_by_workspace(self.resource_group, self.name))
+
+    def experiments(self) -> list[Any]:
+        with azure_errors(f"Listing experiments of workspace {self.name}"):
+            return list(self.batchai.experiments.list_by_workspace(self.resource_group, self.name))
+
+
+class Experiment(LiveResource):
+    """An experiment: a named group of jobs in a workspace."""
+
+    kind = "experiment"
+
+    def __init__(self, workspace: Workspace, name: str, *, cleanup: str = "keep"):
+        self.workspace = workspace
+        self.name = _names.check_experiment_name(name)
+        self.cleanup = check_choice("cleanup", cleanup, KEEP_OR_DELETE)
+        self.journal = workspace.journal
+        self.created_here = False
+
+    def __repr__(self) -> str:
+        return f"Experiment({self.workspace.name!r}, {self.name!r})"
+
+    def describe(self) -> str:
+        return f"experiment {self.name}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.workspace.id}/experiments/{self.name}"
+
+    def ensure(self) -> "Experiment":
+        ws = self.workspace
+        try:
+            with azure_errors(f"Reading experiment {self.name}"):
+                ws.batchai.experiments.get(ws.resource_group, ws.name, self.name)
+        except NotFound:
+            log.info("Creating experiment %s", self.name)
+            with journaled(self.journal, "experiment", self.id, ws.azure.arm_endpoint), \
+                    azure_errors(f"Creating experiment {self.name}"):
+                ws.batchai.experiments.begin_create(ws.resource_group, ws.name, self.name).result()
+            self.created_here = True
+        return self
+
+    def _open(self) -> None:
+        self.ensure()
+
+    def _cleanup(self, failed: bool) -> None:
+        if self.cleanup == "delete" and self.created_here:
+            self.delete()
+
+    def delete(self) -> None:
+        ws = self.workspace
+        log.info("Deleting experiment %s", self.name)
+        with azure_errors(f"Deleting experiment {self.name}"):
+            ws.batchai.experiments.begin_delete(ws.resource_group, ws.name, self.name).result()
+        journal_deleted(self.journal, "experiment", self.id, ws.azure.arm_endpoint)
+        self.created_here = False
+
+    def submit(self, spec: "JobSpec", cluster: "GpuCluster", **options: Any) -> "Job":
+        """Submit *spec* to *cluster* in this experiment; see :meth:`GpuCluster.submit`."""
+        return cluster.submit(spec, experiment=self, **options)
+
+    def job(self, name: str) -> "Job":
+        """Attach to an existing job of this experiment by name."""
+        from ._job import Job
+
+        return Job.attach(self, name)
+
+    def jobs(self) -> list[Any]:
+        ws = self.workspace
+        with azure_errors(f"Listing jobs of experiment {self.name}"):
+            return list(ws.batchai.jobs.list_by_experiment(ws.resource_group, ws.name, self.name))
