@@ -299,7 +299,7 @@ class GpuCluster(LiveResource):
                 return NodesUnusable(self.name, counts["unusable"], error_details(cluster.errors))
             return None
 
-        return self.azure.waiter(timeout or self.timeout).wait_until(
+        return self.azure.waiter(self.timeout if timeout is None else timeout).wait_until(
             self.refresh, ready, describe=f"cluster {self.name} to be ready", on_change=changed,
             state_of=describe_nodes, fail=unusable)
 
@@ -331,6 +331,9 @@ class GpuCluster(LiveResource):
         journal_deleted(self.journal, "cluster", self.id, self.azure.arm_endpoint)
         self.created_here = False
 
+    def _leftovers(self) -> list[str]:
+        return [leftover for job in self.jobs for leftover in job._leftovers()] + super()._leftovers()
+
     def _cleanup(self, failed: bool) -> None:
         for job in list(self.jobs):
             job.stop_if_running()
@@ -339,8 +342,8 @@ class GpuCluster(LiveResource):
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def submit(self, spec: "JobSpec", *, experiment: "Experiment | str" = "default", cleanup: str = "terminate",
-               wait_queued: bool = False) -> "Job":
+    def submit(self, spec: "JobSpec", *, experiment: "Experiment | str" = "default",
+               cleanup: str = "terminate") -> "Job":
         """Submit *spec* to this cluster in *experiment* (created if missing); returns the live job.
 
         Its stdout/stderr go to the spec's ``stdouterr`` or, by default, to the root of the first

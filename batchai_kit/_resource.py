@@ -7,8 +7,8 @@ Cleanup rules (the same for every resource):
 - the policy is per resource (``cleanup=``): clusters default to ``"delete"``, jobs to
   ``"terminate"`` (a still-running job is terminated), everything else to ``"keep"``;
 - on an exception, KeyboardInterrupt or SIGTERM inside a block the same cleanup runs before the
-  error propagates; SIGTERM is turned into :class:`Terminated` (a KeyboardInterrupt) while a
-  block is open, so ``except Exception`` in user code cannot swallow it;
+  error propagates; SIGTERM is turned into :class:`Terminated` (a SystemExit with status 143)
+  while a block is open, so ``except Exception`` in user code cannot swallow it;
 - a second Ctrl-C (or SIGTERM) during that cleanup exits at once, logging what may be left
   (``batchai-kit gc`` finds it from the journal).
 """
@@ -28,8 +28,12 @@ from .errors import BatchAIKitError, ValidationError, from_azure_error
 log = logging.getLogger("batchai_kit")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived while a batchai_kit block was open."""
+class Terminated(SystemExit):
+    """SIGTERM arrived while a batchai_kit block was open: the blocks clean up, then the
+    process exits with status 143 (128 + SIGTERM), as if SIGTERM had ended it."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -86,7 +90,7 @@ _GUARD = _Guard()
 
 
 def _raise_terminated(signum, frame):
-    raise Terminated("SIGTERM")
+    raise Terminated()
 
 
 @contextlib.contextmanager
@@ -145,10 +149,11 @@ class LiveResource:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        interrupted = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated))
         try:
             if interrupted:
-                log.warning("Interrupted: cleaning up %s (press Ctrl-C again to exit at once)", self.describe())
+                cause = "Terminated by SIGTERM" if issubclass(exc_type, Terminated) else "Interrupted"
+                log.warning("%s: cleaning up %s (interrupt again to exit at once)", cause, self.describe())
                 with _exit_at_once_on_interrupt(self._leftovers):
                     self._cleanup(failed=True)
             else:
@@ -162,7 +167,8 @@ class LiveResource:
             _GUARD.exit()
 
     def _leftovers(self) -> list[str]:
-        return [f"{entry.kind} {entry.id}" for entry in self.journal.alive()] if self.journal else []
+        """What this block created that may still exist (named when exiting at once)."""
+        return [f"{self.kind} {self.id}"] if self.created_here else []
 
     journal: Journal | None = None
 

@@ -315,6 +315,11 @@ class FileShare(LiveResource):
         return f"{self.azure.file_endpoint}/{self.name}"
 
     @property
+    def id(self) -> str:
+        """What the journal records for this share: its URL."""
+        return self.url
+
+    @property
     def root(self) -> SharePath:
         return SharePath(self, "")
 

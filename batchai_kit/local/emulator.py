@@ -60,7 +60,7 @@ class EmulatorInfo:
         return {"arm_endpoint": self.arm_endpoint, "subscription_id": self.subscription_id,
                 "ca_cert": str(self.ca_cert), "data_dir": str(self.data_dir), "token": self.token,
                 "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
-                "storage_key": self.storage_key, "pid": os.getpid()}
+                "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid()}
 
 
 class TokenStore:

@@ -1,0 +1,189 @@
+"""What a block cleans up, and when: after an exception, Ctrl-C and SIGTERM (real signals sent to
+real processes), never what existed before it, and always journaled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import batchai_kit as bk
+
+from tests.library.conftest import GROUP, WORKSPACE, cluster_names, error_codes, reopened, sdk_job, wait_for
+
+WAIT = 60
+
+
+def submit_sleeper(cluster: bk.GpuCluster) -> bk.Job:
+    job = cluster.submit(bk.CustomJob(name="sleeper", command="sleep 60"))
+    wait_for(lambda: job.state == "running", timeout=WAIT, what="the job to run")
+    return job
+
+
+# --- in this process --------------------------------------------------------------------------------
+
+
+def test_an_exception_in_a_cluster_block_terminates_its_job_and_deletes_the_cluster_first(workspace, share,
+                                                                                         batchai):
+    try:
+        with workspace.gpu_cluster("c1", nodes=1, mounts=[share]) as cluster:
+            submit_sleeper(cluster)
+            raise RuntimeError("boom")
+    except RuntimeError as raised:
+        # the exception reaches the caller only now, after the cleanup
+        assert str(raised) == "boom"
+        assert cluster_names(batchai) == []
+        job = sdk_job(batchai, "sleeper")
+        assert job.execution_state == "failed"
+        assert error_codes(job) == ["JobTerminated"]  # terminated by the block, not by the cluster's deletion
+    else:
+        pytest.fail("the exception was swallowed")
+
+
+def test_a_keyboard_interrupt_in_a_cluster_block_terminates_its_job_and_deletes_the_cluster(workspace, share,
+                                                                                            batchai):
+    with pytest.raises(KeyboardInterrupt):
+        with workspace.gpu_cluster("c1", nodes=1, mounts=[share]) as cluster:
+            submit_sleeper(cluster)
+            raise KeyboardInterrupt
+    assert cluster_names(batchai) == []
+    assert error_codes(sdk_job(batchai, "sleeper")) == ["JobTerminated"]
+
+
+def test_blocks_restore_the_previous_signal_handlers_after_a_keyboard_interrupt(azure, journal):
+    sigint, sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", journal=journal) as ws, \
+                ws.gpu_cluster("c1", nodes=1):
+            assert signal.getsignal(signal.SIGTERM) is not sigterm  # SIGTERM is ours while a block is open
+            raise KeyboardInterrupt
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (sigint, sigterm)
+
+
+def test_a_block_ending_normally_terminates_the_jobs_its_cluster_still_runs(workspace, share, batchai):
+    with workspace.gpu_cluster("c1", nodes=1, mounts=[share], cleanup="keep") as cluster:
+        submit_sleeper(cluster)
+    assert cluster_names(batchai) == ["c1"]
+    assert error_codes(sdk_job(batchai, "sleeper")) == ["JobTerminated"]
+
+
+def test_resources_that_existed_before_a_block_are_never_deleted_by_it(azure, journal, batchai):
+    with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", journal=False) as ws:
+        ws.file_share("kept")
+        ws.experiment("exp1")
+        ws.gpu_cluster("c1", nodes=1, cleanup="keep").create()
+
+    with pytest.raises(RuntimeError):
+        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal) as ws, \
+                bk.FileShare(azure, "kept", cleanup="delete", journal=journal), \
+                bk.Experiment(ws, "exp1", cleanup="delete"), \
+                ws.gpu_cluster("c1", nodes=1, cleanup="delete"):
+            raise RuntimeError("boom")
+
+    assert azure.resources().resource_groups.check_existence(GROUP)
+    assert batchai.workspaces.get(GROUP, WORKSPACE).name == WORKSPACE
+    assert batchai.experiments.get(GROUP, WORKSPACE, "exp1").name == "exp1"
+    assert cluster_names(batchai) == ["c1"]
+    assert azure.file_service().exists("kept")
+    assert journal.entries() == []
+
+
+def test_the_journal_records_intent_creation_and_deletion_of_what_the_block_made(azure, journal):
+    with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal) as ws:
+        with ws.gpu_cluster("c1", nodes=1) as cluster:
+            cluster_id = cluster.id
+        workspace_id, group_id = ws.id, ws.group_id
+
+    history: dict[tuple[str, str], list[str]] = {}
+    for entry in journal.entries():
+        history.setdefault((entry.kind, entry.id), []).append(entry.action)
+        assert entry.pid == os.getpid()
+        assert entry.endpoint == azure.arm_endpoint
+    assert history == {
+        ("resource_group", group_id): ["creating", "created", "deleted"],
+        ("workspace", workspace_id): ["creating", "created", "deleted"],
+        ("cluster", cluster_id): ["creating", "created", "deleted"],
+    }
+    assert journal.alive() == []
+
+
+def test_the_journal_lists_a_cluster_as_alive_while_its_block_is_open(workspace, journal):
+    with workspace.gpu_cluster("c1", nodes=1) as cluster:
+        alive = [(a.kind, a.id, a.confirmed) for a in journal.alive()]
+        assert ("cluster", cluster.id, True) in alive
+    assert "cluster" not in {a.kind for a in journal.alive()}
+
+
+# --- signals, in a subprocess ---------------------------------------------------------------------
+
+SCRIPT = """\
+import logging, sys, time
+from pathlib import Path
+
+import batchai_kit as bk
+from batchai_kit._journal import Journal
+from batchai_kit.local.arm.timing import Timings
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+logging.getLogger("azure").setLevel(logging.WARNING)
+data_dir, marker = Path({data_dir!r}), Path({marker!r})
+azure = bk.Azure.local(data_dir, timings=Timings({timings}))
+with bk.Workspace(azure, "rg", "ws", location="eastus", journal=Journal({journal!r})) as ws:
+    share = ws.file_share("logs")
+    with ws.gpu_cluster("c1", nodes=1, mounts=[share]) as cluster:
+        job = cluster.submit(bk.CustomJob(name="sleeper", command="sleep 60"))
+        deadline = time.monotonic() + 30
+        while job.state != "running":
+            assert time.monotonic() < deadline, "the job never ran"
+            time.sleep(0.05)
+        marker.write_text("running")
+        try:
+            time.sleep(60)
+        except Exception:  # SIGTERM must not be swallowed by user code like this
+            pass
+print("the block ended normally")
+"""
+
+INSTANT = "0, 0, 0, 0, 0, 0"
+
+
+def start_script(run_script, tmp_path, timings=INSTANT):
+    data_dir, marker = tmp_path / "child-emu", tmp_path / "running"
+    script = run_script(SCRIPT.format(data_dir=str(data_dir), marker=str(marker), timings=timings,
+                                      journal=str(tmp_path / "child-journal.jsonl")), name="child")
+    script.wait_for_file(marker, timeout=60)
+    return script, data_dir
+
+
+def test_sigterm_cleans_up_the_job_and_the_cluster_and_exits_non_zero(run_script, tmp_path):
+    script, data_dir = start_script(run_script, tmp_path)
+
+    script.process.send_signal(signal.SIGTERM)
+
+    assert script.exit_code(timeout=30) != 0
+    assert "Terminated" in script.stderr
+    assert "the block ended normally" not in script.stdout_path.read_text()
+    with reopened(data_dir) as batchai:
+        assert cluster_names(batchai) == []
+        job = sdk_job(batchai, "sleeper")
+        assert job.execution_state == "failed"
+        assert error_codes(job) == ["JobTerminated"]
+
+
+def test_a_second_ctrl_c_during_cleanup_exits_at_once_naming_what_may_remain(run_script, tmp_path):
+    # deleting a cluster takes 30 s here: the first Ctrl-C's cleanup is still running when the second comes
+    script, _ = start_script(run_script, tmp_path, timings="0, 0, 0, 30, 0, 0")
+
+    script.process.send_signal(signal.SIGINT)
+    script.wait_for_stderr("batchai_kit.cluster: Deleting cluster c1", timeout=30)
+    sent = time.monotonic()
+    script.process.send_signal(signal.SIGINT)
+
+    assert script.exit_code(timeout=10) == 128 + signal.SIGINT
+    assert time.monotonic() - sent < 5
+    stderr = script.stderr
+    assert "CRITICAL" in stderr and "may still exist" in stderr
+    assert "cluster /subscriptions/" in stderr and "/clusters/c1" in stderr
+    assert "batchai-kit gc" in stderr
