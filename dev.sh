@@ -18,7 +18,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 

@@ -376,6 +376,12 @@ class Azure:
     # --- clients ---------------------------------------------------------------------------
 
     @property
+    def is_emulator(self) -> bool:
+        """Whether this is batchai_kit's local emulator (in process, or on this machine)."""
+        host = (urlsplit(self.arm_endpoint).hostname or "").lower()
+        return self.emulator is not None or host in ("127.0.0.1", "localhost", "::1")
+
+    @property
     def verify(self) -> bool | str:
         """What TLS verification trusts: False, True (the system's CAs) or a CA file path."""
         if self.connection_verify is False:

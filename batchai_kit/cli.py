@@ -120,6 +120,32 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
         raise SystemExit(1)
 
 
+@main.command()
+@click.option("--epochs", default=15, show_default=True, type=click.IntRange(1, 1000), help="Training epochs.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("quickstart-output"),
+              show_default=True, help="Where logs, the model and the training curve go.")
+@click.option("--keep", is_flag=True, help="Keep the resource group, workspace and share (the cluster is always "
+                                            "deleted).")
+@click.option("--azure", "use_azure", is_flag=True, help="Run on real Azure, configured by AZURE_* variables.")
+@click.option("--config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Run on real Azure configured by this configuration.json.")
+@click.option("--ready-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Run on an emulator started with `batchai-kit emulator --ready-file`.")
+@click.option("--train-digits", type=click.IntRange(1, 8000), help="Train on fewer of the 8,000 digits.")
+@click.option("--test-digits", type=click.IntRange(1, 2000), help="Test on fewer of the 2,000 digits.")
+def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None, ready_file: Path | None,
+               train_digits: int | None, test_digits: int | None) -> None:
+    """Train MNIST with CNTK on a one-node Batch AI GPU cluster (Microsoft's quickstart).
+
+    By default everything runs on the embedded emulator, where the job really trains in the
+    CNTK runtime; --azure, --config or --ready-file run the same flow elsewhere.
+    """
+    from ._quickstart_cli import run_quickstart
+
+    run_quickstart(epochs=epochs, out=out, keep=keep, use_azure=use_azure, config=config, ready_file=ready_file,
+                   train_digits=train_digits, test_digits=test_digits)
+
+
 def _register_subcommands() -> None:
     from .local._runtime_cli import runtime
 

@@ -14,11 +14,10 @@
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import threading
 from typing import Any
-
-import yaml
 
 from ._scrub import SCRUBBER, fix_content_length, mask_volatile, normalise_interactions
 
@@ -31,16 +30,20 @@ class SecretInCassette(AssertionError):
     """A cassette about to be written holds a secret value seen while recording."""
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
+@functools.lru_cache(maxsize=None)
+def _dumper() -> Any:
+    """PyYAML's safe dumper, writing multi-line strings as blocks (PyYAML comes with vcrpy)."""
+    import yaml
 
+    class Dumper(yaml.SafeDumper):
+        pass
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> Any:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    def represent_str(dumper: Any, value: str) -> Any:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
-
-_Dumper.add_representer(str, _represent_str)
+    Dumper.add_representer(str, represent_str)
+    return Dumper
 
 
 def _is_json(headers: dict | None) -> bool:
@@ -77,7 +80,9 @@ class _Serializer:
                 part["headers"] = dict(sorted((part.get("headers") or {}).items(), key=lambda kv: kv[0].lower()))
         _fix_lengths(interactions)
         data = {**cassette, "interactions": interactions}
-        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+        import yaml
+
+        text = yaml.dump(data, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=120)
         if SCRUBBER.leaked(text):
             raise SecretInCassette(
                 "refusing to write a cassette that holds a secret value used while recording (a token, "
@@ -87,6 +92,8 @@ class _Serializer:
 
     @staticmethod
     def deserialize(text: str) -> dict:
+        import yaml
+
         return yaml.safe_load(text)
 
 

@@ -11,24 +11,31 @@ Fixtures:
 - ``batchai_azure``: the recorder's :class:`~batchai_kit.Azure`.
 
 Each recorded test gets its own ``$BATCHAI_KIT_HOME`` (journal) under ``tmp_path``.
+
+pytest loads this module in every project where batchai_kit is installed: it imports nothing
+beyond pytest until a fixture of it is used, so it costs nothing without pytest-recording.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from .._journal import HOME_ENV
-from ._cassette import SERIALIZER_NAME, play_in_order, register
-from ._recorder import Recorder, mode_from_environment
+if TYPE_CHECKING:  # pragma: no cover
+    from ._recorder import Recorder
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-recording's hook; absent without pytest-recording
 def pytest_recording_configure(config: Any, vcr: Any) -> None:
+    from ._cassette import register
+
     register(vcr)
 
 
 def _mode(cassette: Any) -> str:
+    from ._recorder import mode_from_environment
+
     record_mode = str(getattr(cassette.record_mode, "value", cassette.record_mode))
     if record_mode == "none" or (record_mode == "once" and cassette.rewound):
         return "playback"
@@ -40,8 +47,12 @@ def _mode(cassette: Any) -> str:
 
 @pytest.fixture
 def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-                     ) -> Iterator[Recorder]:
+                     ) -> Iterator["Recorder"]:
     """Replays or records this test's cassette; ``.azure`` is where the test's resources live."""
+    from .._journal import HOME_ENV
+    from ._cassette import SERIALIZER_NAME, play_in_order
+    from ._recorder import Recorder
+
     cassette = request.getfixturevalue("vcr")
     if cassette is None:
         pytest.fail("batchai_recorder needs a cassette: mark the test @pytest.mark.vcr "
@@ -64,6 +75,6 @@ def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch:
 
 
 @pytest.fixture
-def batchai_azure(batchai_recorder: Recorder) -> Any:
+def batchai_azure(batchai_recorder: "Recorder") -> Any:
     """The ``Azure`` of a recorded test (replayed, or the emulator or Azure while recording)."""
     return batchai_recorder.azure

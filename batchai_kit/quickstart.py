@@ -1,0 +1,218 @@
+"""Microsoft's Batch AI quickstart — train MNIST with CNTK on a one-node GPU cluster — as one
+function on the library, used by ``batchai-kit quickstart`` and ``examples/quickstart.py``.
+
+Steps (the quickstart's): resource group and workspace; an Azure file share with the directory
+``mnistcntksample`` holding ``Train-28x28_cntk_text.txt``, ``Test-28x28_cntk_text.txt`` and
+``ConvNet_MNIST.py``; a one-node STANDARD_NC6 cluster mounting the share at
+``$AZ_BATCHAI_MOUNT_ROOT/azurefileshare``; a CNTK job (input SAMPLE, output MODEL, the
+quickstart's container image) whose stdout is followed live; its logs and model downloaded; the
+cluster deleted (and the rest too unless ``keep``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+
+from ._jobs import CntkJob
+from ._workspace import Workspace
+from .errors import JobFailed, ValidationError
+
+log = logging.getLogger("batchai_kit.quickstart")
+
+RECIPE_ENV = "BATCHAI_KIT_RECIPE"
+IMAGE = "microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0"
+RESOURCE_GROUP, WORKSPACE, CLUSTER, EXPERIMENT = "batchaiquickstart", "quickstart", "mycluster", "quickstart"
+SHARE, MOUNT, SAMPLE_DIR = "batchaiquickstart", "azurefileshare", "mnistcntksample"
+DEFAULT_EPOCHS = 15
+_EPOCH = re.compile(r"^Epoch (\d+)/(\d+): loss ([0-9.]+), error ([0-9.]+)%, (\d+) samples/s")
+_FINAL = re.compile(r"^Final test error: ([0-9.]+)% \((\d+) samples\)")
+
+
+@attrs.frozen
+class Epoch:
+    number: int
+    loss: float
+    error: float  # percent, on the training data of that epoch
+    samples_per_second: int
+
+
+@attrs.frozen
+class QuickstartResult:
+    test_error: float | None  # percent, on the held-out digits
+    test_samples: int | None
+    epochs: tuple[Epoch, ...]
+    model: Path | None
+    curve: Path | None
+    logs: Path
+    job: str
+    seconds: float
+
+
+class Events:
+    """What the quickstart reports as it goes; the CLI shows it, the default logs it."""
+
+    def phase(self, text: str) -> None:
+        log.info("%s", text)
+
+    def upload(self, progress: Any) -> None:
+        pass
+
+    def cluster(self, model: Any) -> None:
+        pass
+
+    def job_state(self, model: Any) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        log.info("| %s", text)
+
+    def files(self, files: list[Any]) -> None:
+        for entry in files:
+            log.info("%s (%s bytes): %s", entry.name, entry.size, "download link issued" if entry.url else "-")
+
+
+def recipe_dir() -> Path:
+    """The cntk_mnist recipe: ``$BATCHAI_KIT_RECIPE`` or ``recipes/cntk_mnist`` of this checkout."""
+    configured = os.environ.get(RECIPE_ENV)
+    path = Path(configured) if configured else Path(__file__).resolve().parent.parent / "recipes" / "cntk_mnist"
+    if not (path / "ConvNet_MNIST.py").is_file() or not (path / "prepare_data.py").is_file():
+        raise ValidationError(RECIPE_ENV, str(path), "must be the recipes/cntk_mnist directory of a batchai_kit "
+                                                     "checkout (holding ConvNet_MNIST.py and prepare_data.py)")
+    return path
+
+
+def _prepare_data_module(recipe: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("batchai_kit_recipe_prepare_data", recipe / "prepare_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stage_sample(recipe: Path, destination: Path, train_count: int | None = None,
+                 test_count: int | None = None) -> Path:
+    """The quickstart's input directory: the training script and the two CNTK text files."""
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    shutil.copy2(recipe / "ConvNet_MNIST.py", destination / "ConvNet_MNIST.py")
+    _prepare_data_module(recipe).prepare_sample(destination, train_count, test_count)
+    return destination
+
+
+def parse_log(text: str) -> tuple[list[Epoch], float | None, int | None]:
+    """Per-epoch figures and the final test error (percent, samples) from ConvNet_MNIST's stdout."""
+    epochs, error, samples = [], None, None
+    for line in text.splitlines():
+        match = _EPOCH.match(line)
+        if match:
+            epochs.append(Epoch(int(match[1]), float(match[3]), float(match[4]), int(match[5])))
+        final = _FINAL.match(line)
+        if final:
+            error, samples = float(final[1]), int(final[2])
+    return epochs, error, samples
+
+
+def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Path | None:
+    """A PNG of training loss and error per epoch (None without epochs)."""
+    if not epochs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numbers = [e.number for e in epochs]
+    figure, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
+    loss_axis.plot(numbers, [e.loss for e in epochs], "o-", color="tab:blue", label="training loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("loss", color="tab:blue")
+    error_axis = loss_axis.twinx()
+    error_axis.plot(numbers, [e.error for e in epochs], "s-", color="tab:red", label="training error %")
+    if test_error is not None:
+        error_axis.axhline(test_error, color="tab:green", linestyle="--", label=f"test error {test_error:.2f}%")
+    error_axis.set_ylabel("error (%)", color="tab:red")
+    handles = loss_axis.get_legend_handles_labels()[0] + error_axis.get_legend_handles_labels()[0]
+    loss_axis.legend(handles, [h.get_label() for h in handles], loc="upper right")
+    loss_axis.set_title("ConvNet_MNIST on Batch AI (CNTK)")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def check_runtime(azure: Any) -> None:
+    """On the embedded emulator the job needs the CNTK runtime: say how to get it, up front."""
+    if not azure.is_emulator:  # real Azure runs the real container image
+        return
+    from .local.runtimes import require_runtime
+
+    require_runtime("cntk")
+
+
+def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
+        train_count: int | None = None, test_count: int | None = None, location: str | None = None,
+        events: Events | None = None, job_name: str | None = None) -> QuickstartResult:
+    """Run the quickstart; write logs, model and curve under *workdir*; return the figures.
+
+    A failing job raises :class:`~batchai_kit.JobFailed` after its logs were saved under
+    ``workdir/logs``; the cluster is deleted either way.
+    """
+    if epochs < 1:
+        raise ValidationError("epochs", epochs, "must be at least 1")
+    events = events or Events()
+    started = time.monotonic()
+    workdir = Path(workdir).resolve()
+    logs = workdir / "logs"
+    check_runtime(azure)
+    recipe = recipe_dir()
+    events.phase("Preparing the MNIST sample (CNTK text format)")
+    sample = stage_sample(recipe, workdir / "sample", train_count, test_count)
+    name = job_name or datetime.datetime.now(datetime.timezone.utc).strftime("mnist-%Y%m%d-%H%M%S")
+    cleanup = "keep" if keep else "delete"
+    with Workspace(azure, RESOURCE_GROUP, WORKSPACE, location=location, cleanup=cleanup) as workspace:
+        events.phase(f"Uploading the sample to file share {SHARE}/{SAMPLE_DIR}")
+        share = workspace.file_share(SHARE, mount_as=MOUNT, cleanup=cleanup)
+        with share:
+            share.upload(sample, SAMPLE_DIR, progress=events.upload)
+            events.phase(f"Creating cluster {CLUSTER} (1 x STANDARD_NC6) and waiting for its node")
+            with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=1, mounts=[share],
+                                       on_change=events.cluster) as cluster:
+                spec = CntkJob(
+                    name=name, image=IMAGE, node_count=1, stdouterr=share.root,
+                    inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
+                    script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
+                    args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs}")
+                events.phase(f"Submitting CNTK job {name}")
+                job = cluster.submit(spec, experiment=EXPERIMENT)
+                failure: JobFailed | None = None
+                try:
+                    job.wait(stream="stdout.txt", on_line=events.line, on_change=events.job_state)
+                except JobFailed as exc:
+                    failure = exc
+                listing = job.files()
+                events.files(listing)
+                job.download("stdouterr", logs)
+                if failure is not None:
+                    raise failure
+                model_dir = workdir / "model"
+                job.download("MODEL", model_dir)
+    text = (logs / "stdout.txt").read_text() if (logs / "stdout.txt").exists() else ""
+    epoch_lines, test_error, test_samples = parse_log(text)
+    models = sorted(model_dir.glob("*.dnn"))
+    curve = plot_curve(epoch_lines, test_error, workdir / "training_curve.png")
+    return QuickstartResult(test_error=test_error, test_samples=test_samples, epochs=tuple(epoch_lines),
+                            model=models[0] if models else None, curve=curve, logs=logs, job=name,
+                            seconds=time.monotonic() - started)
+
+
+__all__ = ["run", "Events", "QuickstartResult", "Epoch", "parse_log", "plot_curve", "stage_sample", "recipe_dir"]

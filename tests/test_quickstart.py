@@ -1,0 +1,91 @@
+"""`batchai-kit quickstart` end to end on the embedded emulator (real CNTK training, few digits)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchai_kit.quickstart import Epoch, parse_log, recipe_dir
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_quickstart(tmp_path, *args, env=None):
+    command = [sys.executable, "-m", "batchai_kit.cli", "quickstart", "--out", str(tmp_path / "out"), *args]
+    environment = {**os.environ, "BATCHAI_KIT_HOME": str(tmp_path / "home"), "COLUMNS": "200", **(env or {})}
+    if "BATCHAI_KIT_CNTK_RUNTIME" not in (env or {}):
+        from batchai_kit.local.runtimes import cntk_runtime_dir
+
+        environment["BATCHAI_KIT_CNTK_RUNTIME"] = str(cntk_runtime_dir())
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
+
+
+def resources_left(data_dir: Path) -> tuple[list, list]:
+    """(resource groups, clusters) still in the emulator's state after the quickstart."""
+    from batchai_kit.local.emulator import emulator
+
+    with emulator(data_dir, run_nodes=False) as emu:
+        groups = [g.name for g in emu.resource_client().resource_groups.list()]
+        batchai = emu.batchai_client()
+        clusters = [c.name for w in batchai.workspaces.list()
+                    for c in batchai.clusters.list_by_workspace(w.id.split("/")[4], w.name)]
+    return groups, clusters
+
+
+def test_parse_log_reads_epochs_and_the_final_test_error():
+    text = ("CNTK 2.7 on CPU\nEpoch 1/2: loss 0.4397, error 13.56%, 1125 samples/s\n"
+            "Epoch 2/2: loss 0.1263, error 3.98%, 1574 samples/s\nFinal test error: 3.50% (2000 samples)\n")
+    epochs, error, samples = parse_log(text)
+    assert epochs == [Epoch(1, 0.4397, 13.56, 1125), Epoch(2, 0.1263, 3.98, 1574)]
+    assert (error, samples) == (3.5, 2000)
+
+
+@pytest.mark.cntk
+def test_quickstart_trains_downloads_the_model_plots_and_leaves_no_cluster(tmp_path, cntk_runtime):
+    result = run_quickstart(tmp_path, "--epochs", "2", "--train-digits", "1000", "--test-digits", "200")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "out"
+    assert "Test error: " in result.stdout and "on 200 held-out digits after 2 epochs" in result.stdout
+    assert "Epoch 2/2" in result.stdout  # streamed live from the job's stdout.txt
+    assert "sig=" not in result.stdout  # download links are shown without their SAS token
+    assert (out / "model" / "ConvNet_MNIST.dnn").stat().st_size > 10_000
+    assert (out / "training_curve.png").read_bytes()[:8] == PNG_MAGIC
+    assert "Final test error" in (out / "logs" / "stdout.txt").read_text()
+    assert resources_left(out / "emulator") == ([], [])
+
+
+@pytest.mark.cntk
+def test_quickstart_keep_leaves_the_workspace_but_never_the_cluster(tmp_path, cntk_runtime):
+    result = run_quickstart(tmp_path, "--epochs", "1", "--train-digits", "300", "--test-digits", "100", "--keep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    groups, clusters = resources_left(tmp_path / "out" / "emulator")
+    assert groups == ["batchaiquickstart"] and clusters == []
+
+
+@pytest.mark.cntk
+def test_a_failing_job_exits_non_zero_with_its_logs_and_no_cluster(tmp_path, cntk_runtime):
+    broken = tmp_path / "broken-recipe"
+    shutil.copytree(recipe_dir(), broken, ignore=shutil.ignore_patterns("__pycache__"))
+    (broken / "ConvNet_MNIST.py").write_text("import sys\nprint('about to fail', flush=True)\n"
+                                             "sys.exit('the training script broke')\n")
+    result = run_quickstart(tmp_path, "--epochs", "1", "--train-digits", "100", "--test-digits", "100",
+                            env={"BATCHAI_KIT_RECIPE": str(broken)})
+    assert result.returncode != 0
+    assert "failed with exit code 1" in result.stderr
+    assert "the training script broke" in result.stderr  # the tail of stderr.txt
+    logs = tmp_path / "out" / "logs"
+    assert str(logs) in result.stderr.replace("\n", "")
+    assert "about to fail" in (logs / "stdout.txt").read_text()
+    assert resources_left(tmp_path / "out" / "emulator")[1] == []
+
+
+def test_without_the_cntk_runtime_it_says_how_to_get_it_before_creating_anything(tmp_path):
+    result = run_quickstart(tmp_path, "--epochs", "1",
+                            env={"BATCHAI_KIT_CNTK_RUNTIME": str(tmp_path / "no-runtime-here")})
+    assert result.returncode != 0
+    assert "batchai-kit runtime install cntk" in result.stderr
+    assert "Nothing was created" in result.stderr
+    assert resources_left(tmp_path / "out" / "emulator") == ([], [])
