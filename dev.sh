@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One-command set-up and run for batchai_kit on a fresh Debian/Ubuntu machine.
 #
+#   ./dev.sh quickstart [args]    install everything, then run the main job: Microsoft's Batch AI
+#                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
+#   ./dev.sh record [pytest args] re-record the cassettes against the emulator
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -26,12 +29,20 @@ command=${1:-test}
 shift || true
 case "$command" in
     setup) setup ;;
+    quickstart)
+        setup
+        exec "$VENV/bin/batchai-kit" quickstart "$@"
+        ;;
+    record)
+        setup
+        exec "$VENV/bin/python" -m pytest tests/recorded examples/test_my_pipeline.py --record-mode=rewrite "$@"
+        ;;
     test)
         setup
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)
-        echo "usage: ./dev.sh {test|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|setup} [args]" >&2
         exit 2
         ;;
 esac

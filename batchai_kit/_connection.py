@@ -336,6 +336,20 @@ class Azure:
         emulator = Emulator(Path(data_dir), **({"timings": timings} if timings is not None else {}))
         info = emulator.start()
         atexit.register(lambda: [emulator.stop(), *(c() for c in cleanup)])
+        return cls.for_emulator(info, emulator=emulator, location=location, poll_interval=poll_interval)
+
+    @classmethod
+    def for_emulator(
+        cls,
+        info: Any,
+        *,
+        emulator: Any = None,
+        location: str = "eastus",
+        admin: AdminUser | None = None,
+        poll_interval: float = 0.1,
+    ) -> "Azure":
+        """An ``Azure`` for a running emulator, given its ``EmulatorInfo`` (what the ready file
+        holds). Clusters get ``admin`` or a generated account: nothing listens for SSH locally."""
         return cls(
             StaticTokenCredential(info.token),
             info.subscription_id,
@@ -345,7 +359,7 @@ class Azure:
             files_endpoint=info.files_endpoint,
             ca_cert=str(info.ca_cert),
             location=location,
-            admin=AdminUser("batchai", password=secrets.token_urlsafe(18)),
+            admin=admin or AdminUser("batchai", password=secrets.token_urlsafe(18)),
             poll_interval=poll_interval,
             emulator=emulator,
         )

@@ -620,10 +620,10 @@ class TensorFlowJob(JobSpec):
 
 
 @attrs.frozen(kw_only=True)
-class ChainerJob(JobSpec):
-    """A Chainer job: a Python script, run by MPI when ``process_count`` > 1."""
+class _ScriptJob(JobSpec):
+    """A Python script with arguments, run by MPI over ``process_count`` processes when > 1."""
 
-    _TOOLKIT: ClassVar[str] = "chainer"
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("", None)  # (JobCreateParameters field, settings model)
 
     script: Location = _validated(_check_script)
     args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
@@ -634,8 +634,9 @@ class ChainerJob(JobSpec):
         _requires_script(self)
 
     def _toolkit(self) -> dict[str, Any]:
+        field, model = self._SETTINGS
         return {
-            "chainer_settings": models.ChainerSettings(
+            field: model(
                 python_script_file_path=self._script(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
@@ -645,28 +646,19 @@ class ChainerJob(JobSpec):
 
 
 @attrs.frozen(kw_only=True)
-class HorovodJob(JobSpec):
+class ChainerJob(_ScriptJob):
+    """A Chainer job: a Python script, run by MPI when ``process_count`` > 1."""
+
+    _TOOLKIT: ClassVar[str] = "chainer"
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("chainer_settings", models.ChainerSettings)
+
+
+@attrs.frozen(kw_only=True)
+class HorovodJob(_ScriptJob):
     """A Horovod job: a Python script run by MPI over ``process_count`` processes."""
 
     _TOOLKIT: ClassVar[str] = "horovod"
-
-    script: Location = _validated(_check_script)
-    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
-    process_count: Optional[int] = _validated(_optional_count, default=None)
-    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
-
-    def _check_toolkit(self) -> None:
-        _requires_script(self)
-
-    def _toolkit(self) -> dict[str, Any]:
-        return {
-            "horovod_settings": models.HorovodSettings(
-                python_script_file_path=self._script(self.script),
-                python_interpreter_path=self.python_interpreter,
-                command_line_args=self._arguments(self.args),
-                process_count=self.process_count,
-            )
-        }
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("horovod_settings", models.HorovodSettings)
 
 
 @attrs.frozen(kw_only=True)

@@ -173,6 +173,29 @@ class LiveResource:
     journal: Journal | None = None
 
 
+class EnsuredResource(LiveResource):
+    """A resource that is ensured (created where missing) on enter; on exit it is kept, or,
+    with ``cleanup="delete"``, deleted if this block created it. Subclasses give ``ensure()``
+    and ``delete()``."""
+
+    cleanup = "keep"
+
+    def ensure(self):
+        raise NotImplementedError
+
+    def delete(self) -> None:
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        self.ensure()
+
+    def _cleanup(self, failed: bool) -> None:
+        if self.cleanup == "delete" and self.created_here:
+            self.delete()
+        elif self.cleanup == "delete":
+            log.info("Keeping %s: it existed before this block", self.describe())
+
+
 def journal_for(journal: Journal | None | bool) -> Journal | None:
     """The journal to use: the given one, the default one (None), or none at all (False)."""
     if journal is False:

@@ -33,7 +33,7 @@ import attrs
 
 from . import _names
 from ._journal import Journal
-from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
+from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
 from .errors import NotFound, ValidationError
 
 log = logging.getLogger("batchai_kit.share")
@@ -279,7 +279,7 @@ def _entry(item: Any, directory: str) -> ShareEntry:
 
 
 @attrs.define(eq=False)
-class FileShare(LiveResource):
+class FileShare(EnsuredResource):
     """The live handle of one Azure file share.
 
     ``mount_as`` is the directory the share is mounted at on nodes, below $AZ_BATCHAI_MOUNT_ROOT
@@ -354,17 +354,6 @@ class FileShare(LiveResource):
             journal_deleted(self.journal, self.kind, self.url, self.azure.file_endpoint)
             log.info("Using existing file share %s (created concurrently by another client)", self.name)
         return self
-
-    def _open(self) -> None:
-        self.ensure()
-
-    def _cleanup(self, failed: bool) -> None:
-        if self.cleanup != "delete":
-            return
-        if not self.created_here:
-            log.info("Keeping file share %s: it existed before this block", self.name)
-            return
-        self.delete()
 
     def delete(self) -> None:
         """Delete the share and everything on it (no error if it is already gone)."""

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import _names
-from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
+from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
 from .errors import NotFound, ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +21,7 @@ log = logging.getLogger("batchai_kit.workspace")
 KEEP_OR_DELETE = ("keep", "delete")
 
 
-class Workspace(LiveResource):
+class Workspace(EnsuredResource):
     """A resource group and a Batch AI workspace in it, ensured on enter.
 
     ``cleanup="keep"`` (default) leaves both; ``"delete"`` deletes the workspace on exit if this
@@ -94,15 +94,9 @@ class Workspace(LiveResource):
             self.created_here = True
         return self
 
-    def _open(self) -> None:
-        self.ensure()
-
     def _cleanup(self, failed: bool) -> None:
-        if self.cleanup != "delete":
-            return
-        if self.created_here:
-            self.delete()
-        if self.created_group:
+        super()._cleanup(failed)
+        if self.cleanup == "delete" and self.created_group:
             log.info("Deleting resource group %s", self.resource_group)
             with azure_errors(f"Deleting resource group {self.resource_group}"):
                 self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
@@ -145,7 +139,7 @@ class Workspace(LiveResource):
             return list(self.batchai.experiments.list_by_workspace(self.resource_group, self.name))
 
 
-class Experiment(LiveResource):
+class Experiment(EnsuredResource):
     """An experiment: a named group of jobs in a workspace."""
 
     kind = "experiment"
@@ -179,13 +173,6 @@ class Experiment(LiveResource):
                 ws.batchai.experiments.begin_create(ws.resource_group, ws.name, self.name).result()
             self.created_here = True
         return self
-
-    def _open(self) -> None:
-        self.ensure()
-
-    def _cleanup(self, failed: bool) -> None:
-        if self.cleanup == "delete" and self.created_here:
-            self.delete()
 
     def delete(self) -> None:
         ws = self.workspace

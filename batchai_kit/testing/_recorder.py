@@ -190,19 +190,8 @@ class Recorder:
         SCRUBBER.replace(str(self.work_dir), EMULATOR_DATA_DIR)
         for secret in (info.token, info.storage_key, RECORDING_ADMIN_PASSWORD):
             SCRUBBER.secret(secret)
-        return Azure(
-            StaticTokenCredential(info.token),
-            info.subscription_id,
-            arm_endpoint=info.arm_endpoint,
-            storage_account=info.storage_account,
-            storage_key=info.storage_key,
-            files_endpoint=info.files_endpoint,
-            ca_cert=str(info.ca_cert),
-            location=RECORDING_LOCATION,
-            admin=_admin(),
-            poll_interval=0.1,
-            emulator=emulator,
-        )
+        return Azure.for_emulator(info, emulator=emulator, location=RECORDING_LOCATION, admin=_admin(),
+                                  poll_interval=0.1)
 
     def _connect_azure(self) -> Azure:
         azure = Azure.from_env()

@@ -79,15 +79,7 @@ def finish_job(cp, job: dict, *, exit_code: int | None, errors: list[dict], succ
         info["errors"] = errors
     _set_execution(cp, job, "succeeded" if succeeded else "failed")
     cp.handles.pop(job["key"], None)
-    cluster = cp.store.get(job["internal"]["cluster"])
-    if cluster is not None:
-        for node in cluster["internal"]["nodes"]:
-            if node.get("job") == job["key"]:
-                node["job"] = None
-                if node["state"] == "running":
-                    _set_node(cp, node, "idle")
-        cp.store.put(cluster)
-    job["internal"]["nodes"] = []
+    _release_nodes(cp, job)
     cp._touch(job)
 
 
