@@ -95,13 +95,18 @@ class Workspace(EnsuredResource):
         return self
 
     def _cleanup(self, failed: bool) -> None:
-        super()._cleanup(failed)
-        if self.cleanup == "delete" and self.created_group:
-            log.info("Deleting resource group %s", self.resource_group)
-            with azure_errors(f"Deleting resource group {self.resource_group}"):
-                self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
-            journal_deleted(self.journal, "resource_group", self.group_id, self.azure.arm_endpoint)
-            self.created_group = False
+        if not (self.cleanup == "delete" and self.created_group):
+            super()._cleanup(failed)
+            return
+        # deleting the group this block made deletes the workspace in it too
+        log.info("Deleting resource group %s", self.resource_group)
+        with azure_errors(f"Deleting resource group {self.resource_group}"):
+            self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
+        if self.created_here:
+            journal_deleted(self.journal, "workspace", self.id, self.azure.arm_endpoint)
+            self.created_here = False
+        journal_deleted(self.journal, "resource_group", self.group_id, self.azure.arm_endpoint)
+        self.created_group = False
 
     def delete(self) -> None:
         """Delete the workspace and everything in it."""

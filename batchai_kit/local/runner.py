@@ -109,6 +109,18 @@ class LocalNodeRunner:
 
     # -- the NodeRunner protocol --------------------------------------------------------------------
 
+    def check_job(self, properties: dict) -> None:
+        """At submission: a job whose image needs a runtime this machine lacks is refused (400)
+        with the install command, instead of failing later in a traceback."""
+        from batchai_kit.errors import BatchAIKitError
+
+        image = ((properties.get("containerSettings") or {}).get("imageSourceRegistry") or {}).get("image")
+        try:
+            self.resolve_runtime(image)
+        except BatchAIKitError as exc:
+            raise ArmError(400, "RuntimeUnavailable", str(exc),
+                           "properties.containerSettings.imageSourceRegistry.image") from None
+
     def prepare_node(self, cluster: dict, node: dict):
         properties = self._with_secrets(cluster["properties"], cluster["internal"].get("secrets", {}),
                                         ("nodeSetup", "setupTask"))

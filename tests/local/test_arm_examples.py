@@ -179,6 +179,9 @@ class _Running:
 class RunForever:
     """Stands in for processes so a job stays ``running``, as in the Get/List job examples."""
 
+    def check_job(self, properties):
+        pass
+
     def prepare_node(self, cluster, node):
         return None
 

@@ -64,6 +64,9 @@ class FakeRunner:
         self.setups: dict[str, FakeHandle] = {}
         self.started: list[str] = []
 
+    def check_job(self, properties: dict) -> None:
+        pass
+
     def prepare_node(self, cluster: dict, node: dict):
         if not self.with_setup:
             return None

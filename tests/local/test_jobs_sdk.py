@@ -287,3 +287,20 @@ def test_download_url_expires(emulator_factory):
     url = lab.outputs("exp")["stdout.txt"].download_url
     expired = requests.get(url.replace("se=", "se=2000-01-01T00%3A00%3A00Z&old_se="), verify=str(emu.info.ca_cert))
     assert expired.status_code == 403
+
+
+def test_a_job_whose_runtime_is_missing_is_refused_at_submission_with_the_install_command(lab, tmp_path,
+                                                                                         monkeypatch):
+    from azure.core.exceptions import HttpResponseError
+
+    monkeypatch.setenv("BATCHAI_KIT_CNTK_RUNTIME", str(tmp_path / "no-cntk-here"))
+    cluster = lab.cluster()
+    with pytest.raises(HttpResponseError) as caught:
+        lab.submit("nocntk", cluster,
+                   container_settings=models.ContainerSettings(image_source_registry=models.ImageSourceRegistry(
+                       image="microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0")),
+                   cntk_settings=models.CNTKsettings(python_script_file_path="$AZ_BATCHAI_MOUNT_ROOT/afs/x.py"))
+    assert caught.value.status_code == 400
+    assert caught.value.error.code == "RuntimeUnavailable"
+    assert "batchai-kit runtime install cntk" in caught.value.error.message
+    assert list(lab.batchai.jobs.list_by_experiment(RG, WS, EXP)) == []

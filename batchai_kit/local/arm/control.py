@@ -44,6 +44,9 @@ class Handle(Protocol):
 class NodeRunner(Protocol):
     """What runs processes on nodes (part 2 of the emulator); absent, jobs fail honestly."""
 
+    def check_job(self, properties: dict) -> None:
+        """Raise ArmError for a job this machine cannot run (e.g. its runtime is missing)."""
+
     def prepare_node(self, cluster: dict, node: dict) -> Handle | None: ...
 
     def start_job(self, job: dict, cluster: dict, nodes: list[dict]) -> Handle: ...
@@ -400,6 +403,8 @@ class ControlPlane:
             if cluster["properties"]["provisioningState"] == "deleting":
                 raise ArmError(409, "Conflict", f"The cluster {cluster['name']} is being deleted; no jobs can be "
                                                 "submitted to it.", "properties.cluster.id")
+            if self.runner is not None:
+                self.runner.check_job(public)
             toolkit = next(k for k in TOOLKITS if k in public)
             constraints = public.setdefault("constraints", {})
             constraints.setdefault("maxWallClockTime", "P7D")

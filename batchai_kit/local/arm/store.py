@@ -37,8 +37,10 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._docs: dict[str, dict] = {}
+        self._written: dict[str, str] = {}  # what SQLite holds, to skip rewriting unchanged documents
         for key, doc in self._db.execute("SELECT key, doc FROM documents"):
             self._docs[key] = json.loads(doc)
+            self._written[key] = doc
 
     @staticmethod
     def key(resource_id: str) -> str:
@@ -49,18 +51,24 @@ class Store:
             return self._docs.get(self.key(resource_id))
 
     def put(self, doc: dict) -> None:
-        """Insert or replace *doc* (which must carry ``key``, ``kind`` and ``parent``)."""
+        """Insert or replace *doc* (which must carry ``key``, ``kind`` and ``parent``); a document
+        that did not change is not written again (the state machines put on every tick)."""
+        text = json.dumps(doc, sort_keys=True)
         with self._lock:
             self._docs[doc["key"]] = doc
+            if self._written.get(doc["key"]) == text:
+                return
+            self._written[doc["key"]] = text
             self._db.execute(
                 "INSERT OR REPLACE INTO documents(key, kind, parent, doc) VALUES (?, ?, ?, ?)",
-                (doc["key"], doc["kind"], doc.get("parent"), json.dumps(doc, sort_keys=True)),
+                (doc["key"], doc["kind"], doc.get("parent"), text),
             )
 
     def delete(self, resource_id: str) -> None:
         key = self.key(resource_id)
         with self._lock:
             self._docs.pop(key, None)
+            self._written.pop(key, None)
             self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
 
     def of_kind(self, kind: str) -> list[dict]:

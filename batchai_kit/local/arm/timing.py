@@ -14,8 +14,8 @@ class Timings:
     Defaults are short (the real service took minutes); tests set them to 0.
     """
 
-    cluster_allocation: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    node_preparation: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    cluster_allocation: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    node_preparation: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     node_leaving: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     deletion: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     file_server_provisioning: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
