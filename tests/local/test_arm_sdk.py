@@ -9,17 +9,10 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 
 from batchai_kit.local.arm.timing import Timings
 
+from .waiting import wait_for
+
 RG, WS, EXP = "rg", "ws", "exp"
 
-
-def wait_for(probe, done, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out; last value {value!r}"
-        time.sleep(0.02)
 
 
 @pytest.fixture

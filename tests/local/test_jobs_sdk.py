@@ -1,6 +1,5 @@
 """Jobs that really run: the real BatchAI client submits, the real FileService reads the share."""
 
-import time
 
 import azure.mgmt.batchai.models as models
 import pytest
@@ -8,17 +7,10 @@ import requests
 
 from batchai_kit.local.arm.timing import Timings
 
+from .waiting import wait_for
+
 RG, WS, EXP, SHARE = "rg", "ws", "exp", "afs"
 
-
-def wait_for(probe, done, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out; last value {value!r}"
-        time.sleep(0.05)
 
 
 class Lab:

@@ -255,13 +255,13 @@ def test_storage_connection_error_maps_to_connection_failed():
 def test_sas_signature_in_sdk_error_text_appears_nowhere():
     leak = requests.ConnectionError(
         "HTTPSConnectionPool(host='myaccount.file.core.windows.net', port=443): Max retries exceeded "
-        "with url: /myshare/model.dnn?sv=2019-02-02&sr=f&sp=rl&sig=TOPSECRETSIGNATURE%3D"
+        "with url: /myshare/model.dnn?sv=2019-02-02&sr=f&sp=rl&sig=FAKESIGNATURE%3D"
     )
     with pytest.raises(Exception) as caught:
         file_service(CannedAdapter(raises=leak)).get_share_properties("myshare")
     error = from_azure_error(caught.value)
     shown = "".join(traceback.format_exception(error))
-    assert "TOPSECRETSIGNATURE" not in shown and "sig=REDACTED" in shown
+    assert "FAKESIGNATURE" not in shown and "sig=REDACTED" in shown
 
 
 # --- scrubbing ---------------------------------------------------------------------------------
