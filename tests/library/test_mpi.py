@@ -1,0 +1,32 @@
+"""MPI jobs on the emulator: processCount processes through mpirun, spread over the job's nodes."""
+
+import shutil
+
+import pytest
+
+import batchai_kit as bk
+
+needs_mpirun = pytest.mark.skipif(shutil.which("mpirun") is None,
+                                  reason="mpirun is missing: scripts/install-system-deps installs openmpi-bin")
+
+
+@needs_mpirun
+def test_a_custom_mpi_job_runs_process_count_ranks_over_its_nodes(workspace, share):
+    with workspace.gpu_cluster("mpi", nodes=2, mounts=[share]) as cluster:
+        job = cluster.submit(bk.CustomMpiJob(
+            name="ranks", node_count=2, process_count=4,
+            command="bash -c 'echo rank $OMPI_COMM_WORLD_RANK of $OMPI_COMM_WORLD_SIZE'"))
+        job.wait(timeout=120)
+        lines = sorted(job.read_text("stdout.txt").splitlines())
+    assert lines == [f"rank {rank} of 4" for rank in range(4)]
+
+
+@needs_mpirun
+def test_a_failing_rank_fails_the_mpi_job(workspace, share):
+    with workspace.gpu_cluster("mpi", nodes=1, mounts=[share]) as cluster:
+        job = cluster.submit(bk.CustomMpiJob(
+            name="onefails", process_count=2,
+            command="bash -c 'test $OMPI_COMM_WORLD_RANK -eq 0 || exit 5'"))
+        with pytest.raises(bk.JobFailed) as caught:
+            job.wait(timeout=120)
+    assert caught.value.exit_code != 0 and caught.value.error_codes == ["JobFailed"]
