@@ -574,6 +574,18 @@ def test_cluster_create_operation_goes_in_progress_then_succeeded(instant):
     assert done["status"] == "Succeeded" and done["endTime"]
 
 
+def test_a_finished_operation_is_forgotten_after_an_hour(world):
+    _, operation = world.cp.create_cluster(RG, WS, "c1", {"properties": {
+        "vmSize": "STANDARD_NC6", "scaleSettings": {"manual": {"targetNodeCount": 0}},
+        "userAccountSettings": {"adminUserName": "u", "adminUserPassword": "pw"}}})
+    world.tick()
+    assert world.cp.get_operation(operation["name"])["status"] == "Succeeded"
+    world.tick(3599)
+    assert world.cp.get_operation(operation["name"]) is not None
+    world.tick(2)
+    assert world.cp.get_operation(operation["name"]) is None
+
+
 def file_server_body() -> dict:
     return {"properties": {"vmSize": "STANDARD_NC6",
                            "sshConfiguration": {"userAccountSettings": {"adminUserName": "u",

@@ -353,8 +353,9 @@ def test_unknown_token_is_401_through_the_sdk(emu):
 
     client = BatchAI(Forged(), emu.info.subscription_id, base_url=emu.info.arm_endpoint,
                      connection_verify=str(emu.info.ca_cert))
-    with pytest.raises(ClientAuthenticationError):
+    with pytest.raises(ClientAuthenticationError) as caught:
         list(client.workspaces.list())
+    assert caught.value.error.code == "InvalidAuthenticationToken"
 
 
 def test_unknown_subscription_is_subscription_not_found(emu):

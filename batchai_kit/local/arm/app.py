@@ -98,11 +98,12 @@ def match_route(method: str, path: str) -> tuple[str, dict[str, str]]:
     for index, segment in enumerate(rule.rule.split("/")):
         name = _PARAMETER.match(segment)
         if name:
-            params[{k.lower(): k for k in _PARAMETER_NAMES}[name[1]]] = sent[index]
+            params[_PARAMETER_NAMES[name[1]]] = sent[index]
     return rule.endpoint, params
 
 
-_PARAMETER_NAMES = {m for rule, _, _ in ROUTES for m in re.findall(r"<(\w+)>", rule)}
+# lowercased rule parameter -> the spec's spelling (resourcegroupname -> resourceGroupName)
+_PARAMETER_NAMES = {m.lower(): m for rule, _, _ in ROUTES for m in re.findall(r"<(\w+)>", rule)}
 
 
 _QUERY = "batchai_kit.query"  # environ keys for what dispatch validated
@@ -139,9 +140,10 @@ class ArmApp:
         try:
             auth = request.headers.get("Authorization", "")
             if not auth.startswith("Bearer ") or not self.token_valid(auth[len("Bearer "):].strip()):
-                code = "AuthenticationFailed" if auth else "AuthenticationFailed"
+                # ARM's codes: no header at all vs a token it does not accept
+                code = "InvalidAuthenticationToken" if auth else "AuthenticationFailed"
                 message = ("Authentication failed. The 'Authorization' header is missing."
-                           if not auth else "Authentication failed. The access token is invalid or has expired.")
+                           if not auth else "The access token is invalid or has expired.")
                 return _json({"error": {"code": code, "message": message}}, 401,
                              {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/", '
                                                   'error="invalid_token"'})

@@ -391,9 +391,14 @@ def _try_remove(cp, doc: dict) -> bool:
     return True
 
 
+OPERATION_RETENTION = 3600.0  # seconds a finished operation's status stays readable
+
+
 def _advance_operations(cp) -> None:
     for operation in cp.store.of_kind("operation"):
         if operation["status"] != "InProgress":
+            if cp.now() - operation.get("ended", cp.now()) > OPERATION_RETENTION:
+                cp.store.delete(operation["key"])
             continue
         target = cp.store.get(operation["target"])
         action = operation["action"]
@@ -413,6 +418,7 @@ def _advance_operations(cp) -> None:
         if status:
             operation["status"] = status
             operation["endTime"] = iso(cp.now())
+            operation["ended"] = cp.now()
             if error:
                 operation["error"] = error
             cp.store.put(operation)
