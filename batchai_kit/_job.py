@@ -296,34 +296,38 @@ class Job(LiveResource):
         response.raise_for_status()
         return response.content.decode("utf-8", "replace")
 
-    def download(self, directory_id: str, destination: str | os.PathLike, path: str = ".") -> list[Path]:
-        """Download an output directory (or one file, by ``path``) into *destination*; the
-        files keep their paths relative to the output directory. Returns the local files."""
-        destination = Path(destination)
-        session = self.azure.http_session()
-        written: list[Path] = []
+    def walk(self, directory_id: str = STDOUTERR, path: str = ".") -> Iterator[OutputFile]:
+        """Every file below *path* of an output directory (directories are descended into)."""
         pending = [path]
-        found_file = None
-        if path not in (".", ""):
-            folder, _, base = path.strip("/").rpartition("/")
-            found_file = next((f for f in self.files(directory_id, folder or ".") if f.name == base
-                               and not f.is_directory), None)
-        entries = [found_file] if found_file else None
-        while entries is not None or pending:
-            if entries is None:
-                entries = self.files(directory_id, pending.pop())
-            for entry in entries:
+        while pending:
+            for entry in self.files(directory_id, pending.pop()):
                 if entry.is_directory:
                     pending.append(entry.path)
-                    continue
-                target = destination / (entry.name if found_file else entry.path)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with session.get(entry.url, stream=True) as response:
-                    response.raise_for_status()
-                    with open(target, "wb") as fh:
-                        for block in response.iter_content(1024 * 1024):
-                            fh.write(block)
-                written.append(target)
-            entries = None
+                else:
+                    yield entry
+
+    def download(self, directory_id: str, destination: str | os.PathLike, path: str = ".") -> list[Path]:
+        """Download an output directory, a directory in it, or one file (``path``) into
+        *destination*; files keep their paths relative to the output directory (a single file
+        keeps only its name). Returns the local files."""
+        destination = Path(destination)
+        session = self.azure.http_session()
+        path = path.strip("/") or "."
+        single = None
+        if path != ".":
+            folder, _, base = path.rpartition("/")
+            single = next((f for f in self.files(directory_id, folder or ".")
+                           if f.name == base and not f.is_directory), None)
+        targets = [(single, destination / single.name)] if single else \
+            [(entry, destination / entry.path) for entry in self.walk(directory_id, path)]
+        written: list[Path] = []
+        for entry, target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with session.get(entry.url, stream=True) as response:
+                response.raise_for_status()
+                with open(target, "wb") as fh:
+                    for block in response.iter_content(1024 * 1024):
+                        fh.write(block)
+            written.append(target)
         log.info("Downloaded %d file(s) of job %s to %s", len(written), self.name, destination)
         return written
