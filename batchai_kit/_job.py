@@ -13,7 +13,7 @@ import attrs
 
 from ._waiter import sleep_unless_playback
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
-from .errors import JobFailed, ValidationError, error_details
+from .errors import ConnectionFailed, JobFailed, ServiceError, ValidationError, error_details, scrub_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._jobs import JobSpec
@@ -27,6 +27,7 @@ STDOUTERR = "stdouterr"
 LINK_MINUTES = 60
 STDERR_TAIL_LINES = 20
 MAX_CHUNK = 4 * 1024 * 1024
+HTTP_TIMEOUT = 120  # seconds without a byte before a download is given up
 
 
 @attrs.frozen
@@ -39,6 +40,23 @@ class OutputFile:
     url: str | None = attrs.field(default=None, repr=False)  # a SAS download URL: a secret
     size: int | None = None
     modified: Any = None
+
+
+def _fetch(session: Any, url: str, what: str, *, headers: dict | None = None, stream: bool = False,
+           allowed: tuple[int, ...] = ()) -> Any:
+    """GET a SAS download link; failures become the library's errors (the link never shows)."""
+    import requests
+
+    try:
+        response = session.get(url, headers=headers, stream=stream, timeout=HTTP_TIMEOUT)
+    except requests.RequestException as exc:
+        raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
+    if response.status_code >= 400 and response.status_code not in allowed:
+        response.close()
+        raise ServiceError(f"the storage service answered {response.status_code} {response.reason}",
+                           code=response.headers.get("x-ms-error-code"), status=response.status_code,
+                           action=f"Downloading {what}")
+    return response
 
 
 class _Tail:
@@ -74,13 +92,13 @@ class _Tail:
             return []
         chunk = b""
         while True:
-            response = self.session.get(url, headers={"Range": f"bytes={self.position}-{self.position + MAX_CHUNK - 1}"})
-            if response.status_code == 416:
+            response = _fetch(self.session, url, f"{self.name} of job {self.job.name}", allowed=(401, 403, 416),
+                              headers={"Range": f"bytes={self.position}-{self.position + MAX_CHUNK - 1}"})
+            if response.status_code == 416:  # nothing new yet
                 break
             if response.status_code in (401, 403):  # the link expired early: get a fresh one next time
                 self.url = None
                 break
-            response.raise_for_status()
             data = response.content
             if response.status_code == 200:  # the whole file: keep only what is new
                 data = data[self.position:]
@@ -292,8 +310,7 @@ class Job(LiveResource):
         entry = next((f for f in self.files(directory_id, folder or ".") if f.name == base), None)
         if entry is None or entry.url is None:
             raise ValidationError("name", name, f"is not a file in output directory {directory_id} of job {self.name}")
-        response = self.azure.http_session().get(entry.url)
-        response.raise_for_status()
+        response = _fetch(self.azure.http_session(), entry.url, f"{name} of job {self.name}")
         return response.content.decode("utf-8", "replace")
 
     def walk(self, directory_id: str = STDOUTERR, path: str = ".") -> Iterator[OutputFile]:
@@ -323,8 +340,7 @@ class Job(LiveResource):
         written: list[Path] = []
         for entry, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with session.get(entry.url, stream=True) as response:
-                response.raise_for_status()
+            with _fetch(session, entry.url, f"{entry.path} of job {self.name}", stream=True) as response:
                 with open(target, "wb") as fh:
                     for block in response.iter_content(1024 * 1024):
                         fh.write(block)
