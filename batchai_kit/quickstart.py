@@ -172,8 +172,11 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
     events = events or Events()
     started = time.monotonic()
     workdir = Path(workdir).resolve()
-    logs = workdir / "logs"
+    logs, model_dir = workdir / "logs", workdir / "model"
     check_runtime(azure)
+    for stale in (logs, model_dir):  # a previous run's files must not pass for this run's
+        if stale.exists():
+            shutil.rmtree(stale)
     recipe = recipe_dir()
     events.phase("Preparing the MNIST sample (CNTK text format)")
     sample = stage_sample(recipe, workdir / "sample", train_count, test_count)
@@ -204,7 +207,6 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
                 job.download("stdouterr", logs)
                 if failure is not None:
                     raise failure
-                model_dir = workdir / "model"
                 job.download("MODEL", model_dir)
     text = (logs / "stdout.txt").read_text() if (logs / "stdout.txt").exists() else ""
     epoch_lines, test_error, test_samples = parse_log(text)
