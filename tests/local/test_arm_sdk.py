@@ -15,12 +15,17 @@ RG, WS, EXP = "rg", "ws", "exp"
 
 
 
-@pytest.fixture
-def workspace(batchai, resources):
+def make_workspace(batchai, resources):
+    """The resource group, workspace and experiment the tests work in."""
     resources.resource_groups.create_or_update(RG, {"location": "eastus"})
     batchai.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
     batchai.experiments.begin_create(RG, WS, EXP).result()
     return WS
+
+
+@pytest.fixture
+def workspace(batchai, resources):
+    return make_workspace(batchai, resources)
 
 
 def cluster_params(nodes=1, **kwargs):
@@ -142,9 +147,8 @@ def test_cluster_create_hides_secrets_and_reaches_steady(batchai, workspace):
 
 def test_cluster_first_get_after_create_is_resizing_with_zero_nodes(emulator_factory):
     emu = emulator_factory(timings=Timings(cluster_allocation=60))
-    batchai, resources = emu.batchai_client(), emu.resource_client()
-    resources.resource_groups.create_or_update(RG, {"location": "eastus"})
-    batchai.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
+    batchai = emu.batchai_client()
+    make_workspace(batchai, emu.resource_client())
     cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
     assert (cluster.provisioning_state, cluster.allocation_state, cluster.current_node_count) == \
         ("succeeded", "resizing", 0)
@@ -222,10 +226,8 @@ def test_cluster_missing_vm_size_is_400(batchai, workspace):
 
 def test_job_without_node_runner_fails_honestly(emulator_factory):
     emu = emulator_factory(run_nodes=False)
-    batchai, resources = emu.batchai_client(), emu.resource_client()
-    resources.resource_groups.create_or_update(RG, {"location": "eastus"})
-    batchai.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
-    batchai.experiments.begin_create(RG, WS, EXP).result()
+    batchai = emu.batchai_client()
+    make_workspace(batchai, emu.resource_client())
     cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
     batchai.jobs.begin_create(RG, WS, EXP, "j1", job_params(cluster.id)).result()
     job = wait_for(lambda: batchai.jobs.get(RG, WS, EXP, "j1"), lambda j: j.execution_state == "failed")
@@ -253,10 +255,8 @@ def test_job_secrets_never_come_back(batchai, workspace):
 
 def test_job_queued_until_nodes_exist_then_terminate(emulator_factory):
     emu = emulator_factory(timings=Timings(cluster_allocation=60))
-    batchai, resources = emu.batchai_client(), emu.resource_client()
-    resources.resource_groups.create_or_update(RG, {"location": "eastus"})
-    batchai.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
-    batchai.experiments.begin_create(RG, WS, EXP).result()
+    batchai = emu.batchai_client()
+    make_workspace(batchai, emu.resource_client())
     cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
     batchai.jobs.begin_create(RG, WS, EXP, "j1", job_params(cluster.id)).result()
     assert batchai.jobs.get(RG, WS, EXP, "j1").execution_state == "queued"
@@ -386,10 +386,8 @@ def test_restart_with_same_data_dir_keeps_every_resource(tmp_path):
 
     data = tmp_path / "state"
     with emulator(data, timings=Timings.instant()) as first:
-        batchai, resources = first.batchai_client(), first.resource_client()
-        resources.resource_groups.create_or_update(RG, {"location": "eastus"})
-        batchai.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
-        batchai.experiments.begin_create(RG, WS, EXP).result()
+        batchai = first.batchai_client()
+        make_workspace(batchai, first.resource_client())
         batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
         subscription = first.info.subscription_id
         token = first.info.token
