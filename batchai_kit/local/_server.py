@@ -8,14 +8,15 @@ import threading
 from typing import Callable
 
 import attrs
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from ._keepalive import KeepAliveHandler, close_connections
 from ._tls import CertificatePair
 
 log = logging.getLogger("batchai_kit.local.server")
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(KeepAliveHandler):
     """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens.
 
     Nagle's algorithm off (TCP_NODELAY): with it, each small response waited ~12 ms for the
@@ -46,6 +47,7 @@ class RunningServer:
 
     def stop(self) -> None:
         self.server.shutdown()
+        close_connections(self.server)
         self.server.server_close()
         self.thread.join(timeout=10)
 
