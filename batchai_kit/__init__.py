@@ -17,13 +17,14 @@ Every error is a ``bk.BatchAIKitError``.
 from ._cluster import ClusterSpec, GpuCluster
 from ._connection import AdminUser, Azure, StaticTokenCredential
 from ._job import Job, OutputFile
-from ._jobs import ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, JobSpec, PyTorchJob, TensorFlowJob
+from ._jobs import (Caffe2Job, CaffeJob, ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, JobSpec,
+                    OutputLocation, PyTorchJob, TensorFlowJob)
 from ._resource import Terminated
-from ._share import FileShare, SharePath
+from ._share import ExternalShare, FileShare, SharePath
 from ._workspace import Experiment, Workspace
 from .errors import (AuthenticationFailed, BatchAIKitError, Conflict, ConnectionFailed, JobFailed, NodesUnusable,
                      NotFound, ProvisioningFailed, QuotaExceeded, RuntimeUnavailable, ServiceError, Timeout,
-                     ValidationError)
+                     UnsupportedSetting, ValidationError)
 
 __version__ = "0.1.0"
 
@@ -31,11 +32,12 @@ __all__ = [
     # where Azure is
     "Azure", "AdminUser", "StaticTokenCredential",
     # resources
-    "Workspace", "Experiment", "FileShare", "SharePath", "GpuCluster", "ClusterSpec", "Job", "OutputFile",
+    "Workspace", "Experiment", "FileShare", "ExternalShare", "SharePath", "GpuCluster", "ClusterSpec", "Job", "OutputFile",
     # job specifications
     "JobSpec", "CntkJob", "PyTorchJob", "TensorFlowJob", "ChainerJob", "CustomJob", "CustomMpiJob", "HorovodJob",
+    "CaffeJob", "Caffe2Job", "OutputLocation",
     # errors
-    "BatchAIKitError", "ValidationError", "ServiceError", "NotFound", "Conflict", "QuotaExceeded",
+    "BatchAIKitError", "ValidationError", "UnsupportedSetting", "ServiceError", "NotFound", "Conflict", "QuotaExceeded",
     "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed", "Timeout",
     "RuntimeUnavailable", "Terminated",
     "__version__",
