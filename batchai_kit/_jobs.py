@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
 import attrs
-from azure.mgmt.batchai import models
 
 # The fields' checks and the argument quoting live in _job_fields; PRIORITIES, quote_argument and
 # join_arguments stay importable from here.
@@ -32,11 +31,25 @@ from ._job_fields import (PRIORITIES, _check_arguments, _check_directories, _che
                           quote_argument)
 from .errors import ValidationError
 
+class _LazyModels:
+    """``azure.mgmt.batchai.models``, imported when a spec first becomes parameters rather than
+    with batchai_kit (the SDK's import is most of the library's import time)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from azure.mgmt.batchai import models as loaded
+
+        globals()["models"] = loaded
+        return getattr(loaded, name)
+
+
 if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
+    from azure.mgmt.batchai import models
     from ._share import FileShare, SharePath
 
     Location = Union[SharePath, str]
     Argument = Union[SharePath, str]
+else:
+    models = _LazyModels()
 
 __all__ = [
     "JobSpec",
@@ -414,7 +427,7 @@ class _ScriptJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         field, model = self._SETTINGS
         return {
-            field: model(
+            field: getattr(models, model)(
                 python_script_file_path=self._script(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
@@ -428,7 +441,7 @@ class ChainerJob(_ScriptJob):
     """A Chainer job: a Python script, run by MPI when ``process_count`` > 1."""
 
     _TOOLKIT: ClassVar[str] = "chainer"
-    _SETTINGS: ClassVar[tuple[str, Any]] = ("chainer_settings", models.ChainerSettings)
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("chainer_settings", "ChainerSettings")
 
 
 @attrs.frozen(kw_only=True)
@@ -436,7 +449,7 @@ class HorovodJob(_ScriptJob):
     """A Horovod job: a Python script run by MPI over ``process_count`` processes."""
 
     _TOOLKIT: ClassVar[str] = "horovod"
-    _SETTINGS: ClassVar[tuple[str, Any]] = ("horovod_settings", models.HorovodSettings)
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("horovod_settings", "HorovodSettings")
 
 
 @attrs.frozen(kw_only=True)
