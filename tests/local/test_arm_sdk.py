@@ -277,8 +277,10 @@ def test_terminate_finished_job_answers_200(emu, batchai, workspace):
 
 
 def test_job_list_delete_output_files_and_remote_login(batchai, workspace):
-    cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params()).result()
+    # A cluster of zero nodes keeps the job queued for as long as the test needs: no race.
+    cluster = batchai.clusters.begin_create(RG, WS, "c1", cluster_params(nodes=0)).result()
     batchai.jobs.begin_create(RG, WS, EXP, "j1", job_params(cluster.id)).result()
+    assert batchai.jobs.get(RG, WS, EXP, "j1").execution_state == "queued"
     assert [j.name for j in batchai.jobs.list_by_experiment(RG, WS, EXP)] == ["j1"]
     options = models.JobsListOutputFilesOptions(outputdirectoryid="stdouterr")
     assert list(batchai.jobs.list_output_files(RG, WS, EXP, "j1", options)) == []
