@@ -14,6 +14,7 @@
 Every error is a ``bk.BatchAIKitError``.
 """
 
+from ._azureml import AzureMLExport, to_azureml
 from ._cluster import ClusterSpec, GpuCluster
 from ._connection import AdminUser, Azure, StaticTokenCredential
 from ._job import Job, OutputFile
@@ -38,5 +39,7 @@ __all__ = [
     "BatchAIKitError", "ValidationError", "ServiceError", "NotFound", "Conflict", "QuotaExceeded",
     "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed", "Timeout",
     "RuntimeUnavailable", "Terminated",
+    # leaving Batch AI
+    "to_azureml", "AzureMLExport",
     "__version__",
 ]

@@ -152,9 +152,11 @@ def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path
 
 
 def _register_subcommands() -> None:
+    from ._cli_export import export
     from .local._runtime_cli import runtime
 
     main.add_command(runtime)
+    main.add_command(export)
 
 
 _register_subcommands()
