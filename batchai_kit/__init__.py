@@ -21,9 +21,21 @@ from ._jobs import ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, Job
 from ._resource import Terminated
 from ._share import FileShare, SharePath
 from ._workspace import Experiment, Workspace
-from .errors import (AuthenticationFailed, BatchAIKitError, Conflict, ConnectionFailed, JobFailed, NodesUnusable,
-                     NotFound, ProvisioningFailed, QuotaExceeded, RuntimeUnavailable, ServiceError, Timeout,
-                     ValidationError)
+from .errors import (
+                     AuthenticationFailed,
+                     BatchAIKitError,
+                     Conflict,
+                     ConnectionFailed,
+                     JobFailed,
+                     NodesUnusable,
+                     NotFound,
+                     ProvisioningFailed,
+                     QuotaExceeded,
+                     RuntimeUnavailable,
+                     ServiceError,
+                     Timeout,
+                     ValidationError,
+)
 
 __version__ = "0.1.0"
 

@@ -25,11 +25,30 @@ from azure.mgmt.batchai import models
 
 # The fields' checks and the argument quoting live in _job_fields; PRIORITIES, quote_argument and
 # join_arguments stay importable from here.
-from ._job_fields import (PRIORITIES, _check_arguments, _check_directories, _check_mounts, _check_name,
-                          _check_priority, _check_required_count, _check_script, _check_secrets, _check_stdouterr,
-                          _check_variables, _check_wall_clock, _is_share_path, _location, _optional_count,
-                          _optional_text, _text, _to_dict, _to_lower, _to_tuple, _validated, join_arguments,
-                          quote_argument)
+from ._job_fields import (
+    _check_arguments,
+    _check_directories,
+    _check_mounts,
+    _check_name,
+    _check_priority,
+    _check_required_count,
+    _check_script,
+    _check_secrets,
+    _check_stdouterr,
+    _check_variables,
+    _check_wall_clock,
+    _is_share_path,
+    _location,
+    _optional_count,
+    _optional_text,
+    _text,
+    _to_dict,
+    _to_lower,
+    _to_tuple,
+    _validated,
+    join_arguments,
+    quote_argument,
+)
 from .errors import ValidationError
 
 if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
@@ -202,9 +221,9 @@ class JobSpec:
                 return JOB_MOUNT_ROOT
         return MOUNT_ROOT
 
-    def _path(self, where: Any) -> str:
+    def _path(self, where: Location) -> str:
         """A path as the node sees it: a SharePath under the right mount root, a string as is."""
-        if not _is_share_path(where):
+        if isinstance(where, str):
             return where
         root = self._mount_root(where.share)
         if root == MOUNT_ROOT:
@@ -305,7 +324,7 @@ def _check_backend(field: str, value: object) -> None:
 
 def _check_init_method(field: str, value: object) -> None:
     _text(field, value, optional=True)
-    if value is not None and not _INIT_METHOD.match(value):
+    if isinstance(value, str) and not _INIT_METHOD.match(value):
         raise ValidationError(field, value, "must be a URL starting with tcp://, file:// or env://")
 
 
@@ -342,7 +361,7 @@ class PyTorchJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "py_torch_settings": models.PyTorchSettings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
                 process_count=self.process_count,
@@ -386,7 +405,7 @@ class TensorFlowJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "tensor_flow_settings": models.TensorFlowSettings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 master_command_line_args=self._arguments(self.master_args),
                 worker_command_line_args=self._arguments(self.worker_args),

@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -93,6 +93,8 @@ def recipe_dir() -> Path:
 
 def _prepare_data_module(recipe: Path) -> Any:
     spec = importlib.util.spec_from_file_location("batchai_kit_recipe_prepare_data", recipe / "prepare_data.py")
+    if spec is None or spec.loader is None:
+        raise ValidationError(RECIPE_ENV, str(recipe), "holds no importable prepare_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -142,7 +144,7 @@ def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Pat
         error_axis.axhline(test_error, color="tab:green", linestyle="--", label=f"test error {test_error:.2f}%")
     error_axis.set_ylabel("error (%)", color="tab:red")
     handles = loss_axis.get_legend_handles_labels()[0] + error_axis.get_legend_handles_labels()[0]
-    loss_axis.legend(handles, [h.get_label() for h in handles], loc="upper right")
+    loss_axis.legend(handles, [str(h.get_label()) for h in handles], loc="upper right")
     loss_axis.set_title("ConvNet_MNIST on Batch AI (CNTK)")
     figure.tight_layout()
     figure.savefig(path)

@@ -30,7 +30,7 @@ class SecretInCassette(AssertionError):
     """A cassette about to be written holds a secret value seen while recording."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dumper() -> Any:
     """PyYAML's safe dumper, writing multi-line strings as blocks (PyYAML comes with vcrpy)."""
     import yaml
@@ -46,7 +46,7 @@ def _dumper() -> Any:
     return Dumper
 
 
-def _is_json(headers: dict | None) -> bool:
+def _is_json(headers: dict[str, Any] | None) -> bool:
     for name, values in (headers or {}).items():
         if name.lower() == "content-type":
             value = values[0] if isinstance(values, list) and values else values
@@ -54,7 +54,7 @@ def _is_json(headers: dict | None) -> bool:
     return False
 
 
-def _pretty(part: dict, body_holder: dict, key: str) -> None:
+def _pretty(part: dict[str, Any], body_holder: dict[str, Any], key: str) -> None:
     """Indent a JSON body (a JSON answer's bytes are not checked against anything)."""
     text = body_holder.get(key)
     if not isinstance(text, str) or not text.strip() or not _is_json(part.get("headers")):
@@ -69,7 +69,7 @@ class _Serializer:
     """vcrpy serializer module interface: ``serialize(dict) -> str``, ``deserialize(str) -> dict``."""
 
     @staticmethod
-    def serialize(cassette: dict) -> str:
+    def serialize(cassette: dict[str, Any]) -> str:
         interactions = normalise_interactions(cassette.get("interactions", []))
         for interaction in interactions:
             request, response = interaction["request"], interaction["response"]
@@ -91,13 +91,14 @@ class _Serializer:
         return text
 
     @staticmethod
-    def deserialize(text: str) -> dict:
+    def deserialize(text: str) -> dict[str, Any]:
         import yaml
 
-        return yaml.safe_load(text)
+        cassette: dict[str, Any] = yaml.safe_load(text)
+        return cassette
 
 
-def _fix_lengths(interactions: list[dict]) -> None:
+def _fix_lengths(interactions: list[dict[str, Any]]) -> None:
     for interaction in interactions:
         fix_content_length(interaction["response"])
 
@@ -136,9 +137,9 @@ def match_body(r1: Any, r2: Any) -> None:
     assert _comparable(r1.body) == _comparable(r2.body), "the request bodies differ"
 
 
-def _range(request: Any) -> tuple:
+def _range(request: Any) -> tuple[str | None, str | None]:
     headers = request.headers
-    return tuple(headers.get(name) for name in ("Range", "x-ms-range"))
+    return headers.get("Range"), headers.get("x-ms-range")
 
 
 def match_range(r1: Any, r2: Any) -> None:
@@ -166,7 +167,7 @@ def play_in_order(cassette: Any, *, patience: int = 50) -> None:
     from vcr.errors import UnhandledHTTPRequestError
 
     lock = threading.Lock()
-    repeats: collections.Counter = collections.Counter()
+    repeats: collections.Counter[int] = collections.Counter()
     counts = cassette.play_counts
     cassette.allow_playback_repeats = True  # lets vcrpy ask us about requests already answered
 

@@ -73,7 +73,7 @@ class _Faults:
         self.lock = threading.Lock()
 
     def wrap(self, app: Any) -> Any:
-        def faulty(environ: dict, start_response: Any) -> Any:
+        def faulty(environ: dict[str, Any], start_response: Any) -> Any:
             method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
             with self.lock:
                 fault = next((f for f in self.pending if f.matches(method, path)), None)
@@ -151,7 +151,7 @@ class Recorder:
     def recording(self) -> bool:
         return not self.playback
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:  # noqa: PYI034 - Recorder is not meant to be subclassed
         if self.mode == "playback":
             self._playback = playback_mode()
             self._playback.__enter__()
@@ -162,7 +162,7 @@ class Recorder:
             self.azure = self._connect_azure()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         try:
             if self.emulator is not None:
                 self.emulator.stop()

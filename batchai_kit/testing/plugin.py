@@ -47,7 +47,7 @@ def _mode(cassette: Any) -> str:
 
 @pytest.fixture
 def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-                     ) -> Iterator["Recorder"]:
+                     ) -> Iterator[Recorder]:
     """Replays or records this test's cassette; ``.azure`` is where the test's resources live."""
     from .._journal import HOME_ENV
     from ._cassette import SERIALIZER_NAME, play_in_order
@@ -75,6 +75,6 @@ def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch:
 
 
 @pytest.fixture
-def batchai_azure(batchai_recorder: "Recorder") -> Any:
+def batchai_azure(batchai_recorder: Recorder) -> Any:
     """The ``Azure`` of a recorded test (replayed, or the emulator or Azure while recording)."""
     return batchai_recorder.azure

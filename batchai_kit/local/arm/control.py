@@ -17,8 +17,7 @@ from typing import Callable, Protocol
 
 from . import machines
 from .errors import ArmError, not_found, resource_group_not_found
-from .resources import (child_id, new_document, new_etag, resource_group_id, strip_secrets, wire,
-                        workspace_id)
+from .resources import child_id, new_document, new_etag, resource_group_id, strip_secrets, wire, workspace_id
 from .store import Store
 from .timing import Timings, iso, parse_duration
 from .usages import parse_vm_size, usages
@@ -108,7 +107,7 @@ class ControlPlane:
         self.store.put(operation)
         return operation
 
-    def location_of(self, doc: dict) -> str:
+    def location_of(self, doc: dict | None) -> str:
         while doc is not None and not doc.get("location"):
             doc = self.store.get(doc["parent"]) if doc.get("parent") else None
         return doc["location"] if doc else "eastus"
@@ -131,7 +130,8 @@ class ControlPlane:
             if existing is not None:
                 if existing["properties"]["provisioningState"] == "Deleting":
                     raise ArmError(409, "ResourceGroupBeingDeleted",
-                                   f"The resource group '{group}' is in deprovisioning state and cannot perform this operation.")
+                                   f"The resource group '{group}' is in deprovisioning state "
+                                   "and cannot perform this operation.")
                 if existing["location"].lower() != body["location"].replace(" ", "").lower():
                     raise ArmError(409, "InvalidResourceGroupLocation",
                                    f"Invalid resource group location '{body['location']}'. The Resource group "
@@ -194,7 +194,8 @@ class ControlPlane:
     def _refuse_if_deleting_rg(self, group: dict) -> None:
         if group["properties"]["provisioningState"] == "Deleting":
             raise ArmError(409, "ResourceGroupBeingDeleted",
-                           f"The resource group '{group['name']}' is in deprovisioning state and cannot perform this operation.")
+                           f"The resource group '{group['name']}' is in deprovisioning state "
+                           "and cannot perform this operation.")
 
     def update_workspace(self, group: str, name: str, body: dict) -> dict:
         with self.lock:
@@ -306,7 +307,8 @@ class ControlPlane:
                                f"Changing property 'properties.{field}' of existing {existing['kind']} "
                                f"{existing['name']} is not allowed (have {have!r}, requested {want!r}); "
                                "delete it and create it again"
-                               + (", or update its scale settings with PATCH." if existing["kind"] == "cluster" else "."),
+                               + (", or update its scale settings with PATCH."
+                                  if existing["kind"] == "cluster" else "."),
                                f"properties.{field}")
 
     def update_cluster(self, group: str, workspace: str, name: str, body: dict) -> dict:

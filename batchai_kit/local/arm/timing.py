@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+
 import attrs
 import isodate
 
@@ -22,7 +23,7 @@ class Timings:
     autoscale_interval: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
 
     @classmethod
-    def instant(cls) -> "Timings":
+    def instant(cls) -> Timings:
         return cls(0, 0, 0, 0, 0, 0)
 
 

@@ -99,11 +99,13 @@ API_VERSION = "2018-05-01"
 # The spec, compiled once, with its prose rules
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _operations() -> dict[str, _Operation]:
-    text = resources.files("batchai_kit.local").joinpath("spec", "BatchAI.json").read_text("utf-8")
+    text = resources.files("batchai_kit.local").joinpath("spec").joinpath("BatchAI.json").read_text("utf-8")
     operations = _Compiler(json.loads(text), _RULES).operations()
-    job = operations["Jobs_Create"].body.properties["properties"]
+    body = operations["Jobs_Create"].body
+    assert body is not None, "the spec no longer has a Jobs_Create body"
+    job = body.properties["properties"]
     missing = [name for name in _TOOLKITS if name not in job.properties]
     assert not missing, f"the spec no longer has toolkit settings {missing}"
     return operations
