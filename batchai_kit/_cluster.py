@@ -80,6 +80,27 @@ class ClusterSpec:
             raise ValidationError("setup_command", None, "setup_env, setup_secrets and setup_output need a "
                                                          "setup_command")
 
+    @classmethod
+    def from_json(cls, source: Any, *, azure: Any = None) -> ClusterSpec:
+        """A cluster spec from Batch AI's own JSON: a ``ClusterCreateParameters`` body as ``az
+        batchai cluster create -f`` uses it (with or without the ``properties`` wrapper), a cluster
+        as ``GET`` returns it, or a REST API example file. ``source`` is a mapping, JSON text
+        (``str``) or a file (``os.PathLike``); ``azure`` resolves mounted shares of its storage
+        account (and the az CLI's ``<AZURE_BATCHAI_STORAGE_ACCOUNT>`` placeholders) into
+        FileShare objects. ``ValidationError`` / ``UnsupportedSetting`` name the JSON path and value.
+        """
+        from ._spec_json import cluster_from_json
+
+        spec: ClusterSpec = cluster_from_json(source, azure=azure)
+        return spec
+
+    def to_json(self, default_admin: AdminUser | None = None) -> dict[str, Any]:
+        """The ``ClusterCreateParameters`` body (``{"properties": {...}}``) that ``from_json``
+        reads back; it holds the admin password and mount keys: treat it as a secret."""
+        from ._spec_json import cluster_to_json
+
+        return cluster_to_json(self, default_admin)
+
     @property
     def autoscale(self) -> bool:
         return self.min_nodes is not None

@@ -101,8 +101,8 @@ def _recording_emulator_class() -> Any:
             super().__init__(*args, **kwargs)
             self.faults = faults
 
-        def _dispatch(self, arm: Any) -> Any:
-            return self.faults.wrap(super()._dispatch(arm))
+        def _dispatch(self, *planes: Any) -> Any:
+            return self.faults.wrap(super()._dispatch(*planes))
 
     return RecordingEmulator
 

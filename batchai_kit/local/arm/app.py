@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Callable
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from ..aad import Authority, TokenRejected, arm_audiences
 from .control import ControlPlane
 from .errors import ArmError, subscription_not_found
 from .resources import wire
@@ -125,9 +125,9 @@ def _error(error: ArmError) -> Response:
 class ArmApp:
     """A WSGI app serving the control plane to real SDK clients."""
 
-    def __init__(self, control: ControlPlane, token_valid: Callable[[str], bool]):
+    def __init__(self, control: ControlPlane, authority: Authority):
         self.control = control
-        self.token_valid = token_valid
+        self.authority = authority
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -138,15 +138,9 @@ class ArmApp:
 
     def dispatch(self, request: Request) -> Response:
         try:
-            auth = request.headers.get("Authorization", "")
-            if not auth.startswith("Bearer ") or not self.token_valid(auth[len("Bearer "):].strip()):
-                # ARM's codes: no header at all vs a token it does not accept
-                code = "InvalidAuthenticationToken" if auth else "AuthenticationFailed"
-                message = ("Authentication failed. The 'Authorization' header is missing."
-                           if not auth else "The access token is invalid or has expired.")
-                return _json({"error": {"code": code, "message": message}}, 401,
-                             {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/", '
-                                                  'error="invalid_token"'})
+            refused = self._authenticate(request)
+            if refused is not None:
+                return refused
             try:
                 endpoint, params = match_route(request.method, request.path)
             except MethodNotAllowed:
@@ -176,6 +170,25 @@ class ArmApp:
             log.exception("Internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "InternalServerError",
                                     "message": "The server encountered an internal error."}}, 500)
+
+    def _authenticate(self, request: Request) -> Response | None:
+        """None when the bearer token is one ARM accepts; else ARM's 401 with WWW-Authenticate."""
+        auth = request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if not auth:
+            code, message = "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+        elif scheme.lower() != "bearer" or not token.strip():
+            code, message = ("AuthenticationFailed",
+                             "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+        else:
+            try:
+                self.authority.verify(token.strip(), arm_audiences(request.host_url))
+                return None
+            except TokenRejected as rejected:
+                code, message = rejected.code, rejected.message
+        challenge = (f'Bearer authorization_uri="{request.host_url}", error="invalid_token", '
+                     f'error_description="{message.replace(chr(34), chr(39))}"')
+        return _json({"error": {"code": code, "message": message}}, 401, {"WWW-Authenticate": challenge})
 
     @staticmethod
     def _check_api_version(endpoint: str, request: Request) -> None:
