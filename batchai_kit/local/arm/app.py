@@ -18,6 +18,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..aad import Authority, TokenRejected, arm_audiences
+from .account import ACCOUNT_ROUTES, METADATA_PATH, AccountRoutes, StorageAccount, cloud_metadata
 from .control import ControlPlane
 from .errors import ArmError, subscription_not_found
 from .resources import wire
@@ -80,6 +81,7 @@ ROUTES = [
     (RG, ["PATCH"], "ResourceGroups_Update"),
     (RG, ["DELETE"], "ResourceGroups_Delete"),
     (SUB + "/operationresults/<operationName>", ["GET"], "ResourceGroups_OperationResult"),
+    *ACCOUNT_ROUTES,  # subscriptions, tenants, Microsoft.Storage (account.py)
 ]
 
 # ARM paths are case-insensitive: rules are matched against the lowercased path, and the
@@ -122,12 +124,17 @@ def _error(error: ArmError) -> Response:
     return _json(error.body(), error.status)
 
 
-class ArmApp:
+# Microsoft.Resources-style endpoints: any dated api-version from OLDEST_RESOURCES_API on.
+_DATED_VERSION_ENDPOINTS = ("ResourceGroups_", "Subscriptions_", "Tenants_", "StorageAccounts_")
+
+
+class ArmApp(AccountRoutes):
     """A WSGI app serving the control plane to real SDK clients."""
 
-    def __init__(self, control: ControlPlane, authority: Authority):
+    def __init__(self, control: ControlPlane, authority: Authority, storage: StorageAccount | None = None):
         self.control = control
         self.authority = authority
+        self.storage = storage
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -138,6 +145,8 @@ class ArmApp:
 
     def dispatch(self, request: Request) -> Response:
         try:
+            if request.path.rstrip("/").lower() == METADATA_PATH and request.method == "GET":
+                return _json(cloud_metadata(request.host_url, request.args.get("api-version")))
             refused = self._authenticate(request)
             if refused is not None:
                 return refused
@@ -161,7 +170,8 @@ class ArmApp:
                 request.environ[_BODY] = body
             self.control.advance()
             handler = getattr(self, endpoint)
-            return handler(request, **params)
+            answer = handler(request, **params)
+            return answer if isinstance(answer, Response) else _json(answer)
         except ArmError as exc:
             return _error(exc)
         except HTTPException as exc:
@@ -196,7 +206,7 @@ class ArmApp:
         if not version:
             raise ArmError(400, "MissingApiVersionParameter",
                            "The api-version query parameter (?api-version=) is required for all requests.")
-        if endpoint.startswith("ResourceGroups_"):
+        if endpoint.startswith(_DATED_VERSION_ENDPOINTS):
             match = _DATE_VERSION.match(version)
             if not match or version[:10] < OLDEST_RESOURCES_API:
                 raise ArmError(400, "InvalidApiVersionParameter",
