@@ -17,6 +17,7 @@ Every error is a ``bk.BatchAIKitError``.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._azureml import AzureMLExport, to_azureml
     from ._cluster import ClusterSpec, GpuCluster
     from ._connection import AdminUser, Azure, StaticTokenCredential
     from ._job import Job, OutputFile
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 # ``import batchai_kit`` costs a few milliseconds and a script pays only for what it touches;
 # the Azure SDKs themselves load when a client is first built.
 _WHERE = {
+    **dict.fromkeys(["AzureMLExport", "to_azureml"], "._azureml"),
     **dict.fromkeys(["ClusterSpec", "GpuCluster"], "._cluster"),
     **dict.fromkeys(["AdminUser", "Azure", "StaticTokenCredential"], "._connection"),
     **dict.fromkeys(["Job", "OutputFile"], "._job"),
@@ -77,5 +79,7 @@ __all__ = [
     "BatchAIKitError", "ValidationError", "UnsupportedSetting", "ServiceError", "NotFound", "Conflict",
     "QuotaExceeded", "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed", "Timeout",
     "RuntimeUnavailable", "Terminated",
+    # leaving Batch AI
+    "to_azureml", "AzureMLExport",
     "__version__",
 ]

@@ -146,8 +146,12 @@ class ClusterSpec:
         return models.UserAccountSettings(admin_user_name=name, admin_user_password=password,
                                           admin_user_ssh_public_key=ssh_key)
 
-    def to_parameters(self, default_admin: "AdminUser | None") -> Any:
+    def to_parameters(self, default_admin: "AdminUser | None", *, require_admin: bool = True) -> Any:
+        """The create-cluster body. Without an admin account (this spec's or ``default_admin``)
+        it is a ``ValidationError`` unless ``require_admin`` is False (e.g. for an export)."""
         from azure.mgmt.batchai import models
+
+        has_admin = bool(self.admin_user or default_admin)
 
         image = None
         if self.image is not None:
@@ -163,7 +167,7 @@ class ClusterSpec:
         return models.ClusterCreateParameters(
             vm_size=self.vm_size, vm_priority=self.priority, scale_settings=self._scale_settings(),
             virtual_machine_configuration=image, node_setup=node_setup,
-            user_account_settings=self.admin(default_admin))
+            user_account_settings=self.admin(default_admin) if require_admin or has_admin else None)
 
     def differences(self, cluster: Any) -> list[str]:
         """How an existing cluster (SDK model) differs from this spec, one phrase each."""

@@ -4,6 +4,11 @@ Wire behaviour follows the live service as recorded (see DESIGN.md): workspace a
 PUTs answer 200 with the body; cluster, job and file server PUTs, every DELETE and a terminate
 of an unfinished job answer 202 with ``Azure-AsyncOperation`` (``.../operationresults/{guid}``)
 and ``Location`` (``.../operationstatuses/{guid}``) headers and no Retry-After.
+
+API 2017-09-01-preview and 2018-03-01 (resource-group-level clusters, jobs and file servers)
+are served beside 2018-05-01 by the handlers of :mod:`.legacy_handlers`; :mod:`.legacy` says how
+their wire differs. Every request's api-version is checked against the resource type its path
+names, as ARM checks it, before anything else.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..aad import Authority, TokenRejected, arm_audiences
+from . import legacy
 from .account import ACCOUNT_ROUTES, METADATA_PATH, AccountRoutes, StorageAccount, cloud_metadata
 from .control import ControlPlane
 from .errors import ArmError, subscription_not_found
+from .legacy_handlers import BODY as _BODY
+from .legacy_handlers import QUERY as _QUERY
+from .legacy_handlers import LegacyHandlers, is_older, version_of
 from .resources import wire
+from .responses import json_response
 from .validation import is_spec_operation, validate_query, validate_request
 
 log = logging.getLogger("batchai_kit.local.arm")
@@ -81,6 +91,7 @@ ROUTES = [
     (RG, ["PATCH"], "ResourceGroups_Update"),
     (RG, ["DELETE"], "ResourceGroups_Delete"),
     (SUB + "/operationresults/<operationName>", ["GET"], "ResourceGroups_OperationResult"),
+    *legacy.ROUTES,
     *ACCOUNT_ROUTES,  # subscriptions, tenants, Microsoft.Storage (account.py)
 ]
 
@@ -108,16 +119,7 @@ def match_route(method: str, path: str) -> tuple[str, dict[str, str]]:
 _PARAMETER_NAMES = {m.lower(): m for rule, _, _ in ROUTES for m in re.findall(r"<(\w+)>", rule)}
 
 
-_QUERY = "batchai_kit.query"  # environ keys for what dispatch validated
-_BODY = "batchai_kit.body"
-
-
-def _json(body, status: int = 200, headers: dict | None = None) -> Response:
-    data = b"" if body is None else json.dumps(body).encode()
-    response = Response(data, status=status, headers=headers or {})
-    if body is not None:
-        response.content_type = "application/json; charset=utf-8"
-    return response
+_json = json_response
 
 
 def _error(error: ArmError) -> Response:
@@ -128,7 +130,7 @@ def _error(error: ArmError) -> Response:
 _DATED_VERSION_ENDPOINTS = ("ResourceGroups_", "Subscriptions_", "Tenants_", "StorageAccounts_")
 
 
-class ArmApp(AccountRoutes):
+class ArmApp(LegacyHandlers, AccountRoutes):
     """A WSGI app serving the control plane to real SDK clients."""
 
     def __init__(self, control: ControlPlane, authority: Authority, storage: StorageAccount | None = None):
@@ -163,10 +165,12 @@ class ArmApp(AccountRoutes):
             if subscription is not None and subscription.lower() != self.control.subscription_id.lower():
                 raise subscription_not_found(subscription)
             self._check_api_version(endpoint, request)
-            if is_spec_operation(endpoint):
+            version = version_of(request)
+            operation_id = legacy.spec_operation(endpoint, version)
+            if not endpoint.startswith(_DATED_VERSION_ENDPOINTS) and is_spec_operation(operation_id, version):
                 body = self._body(request) if request.method in ("PUT", "PATCH") else None
-                validate_request(endpoint, params, body)
-                request.environ[_QUERY] = validate_query(endpoint, request.args)
+                validate_request(operation_id, params, body, version)
+                request.environ[_QUERY] = validate_query(operation_id, request.args, version)
                 request.environ[_BODY] = body
             self.control.advance()
             handler = getattr(self, endpoint)
@@ -212,12 +216,8 @@ class ArmApp(AccountRoutes):
                 raise ArmError(400, "InvalidApiVersionParameter",
                                f"The api-version '{version}' is invalid. The supported versions are dates "
                                f"from '{OLDEST_RESOURCES_API}' on, such as '2025-04-01'.")
-        elif version != BATCHAI_API_VERSION:
-            raise ArmError(400, "NoRegisteredProviderFound",
-                           f"No registered resource provider found for location 'eastus' and API version "
-                           f"'{version}' for type 'workspaces'. The supported api-versions are "
-                           f"'{BATCHAI_API_VERSION}'. The supported locations are 'eastus, westus2, "
-                           "westeurope, eastus2, northeurope, southcentralus, westcentralus, australiaeast'.")
+        else:
+            legacy.check_version(endpoint, version)
 
     @staticmethod
     def _body(request: Request):
@@ -242,6 +242,8 @@ class ArmApp(AccountRoutes):
     def _accepted(self, request: Request, operation: dict | None) -> Response:
         if operation is None:  # deleting what does not exist
             return _json(None, 204)
+        if is_older(request):
+            return _json(None, 202, self.legacy_async_headers(request, operation))
         return _json(None, 202, self._async_headers(request, operation))
 
     def _page(self, request: Request, items: list[dict]) -> Response:
@@ -264,16 +266,19 @@ class ArmApp(AccountRoutes):
     # -- Batch AI operations --------------------------------------------------------------------------
 
     def Operations_List(self, request):
-        from .catalog import OPERATIONS
-        return _json({"value": OPERATIONS})
+        from .catalog import operations
+        return _json({"value": operations(version_of(request))})
 
     def Usages_List(self, request, subscriptionId, location):
-        return self._page(request, self.control.usages(location))
+        version = version_of(request)
+        return self._page(request, [legacy.render_usage(version, u) for u in self.control.usages(location)])
 
     def OperationResults_Get(self, request, subscriptionId, location, operationName):
         operation = self.control.get_operation(operationName)
         if operation is None:
             raise ArmError(404, "OperationNotFound", f"The operation {operationName} is not found")
+        if is_older(request):
+            return self.legacy_operation_result(request, operation)
         body = {"id": f"/subscriptions/{subscriptionId}/providers/Microsoft.BatchAI/locations/{location}/"
                       f"operationresults/{operationName}",
                 "name": operationName, "status": operation["status"], "startTime": operation["startTime"]}
