@@ -23,6 +23,7 @@ from azure.core.credentials import AccessToken
 from ._server import RunningServer, serve_https
 from ._tls import generate_self_signed
 from .aad import Authority, AuthorityApp, is_authority_path, open_authority
+from .arm.account import StorageAccount
 from .arm.app import ArmApp
 from .arm.control import ControlPlane
 from .arm.store import Store
@@ -138,7 +139,7 @@ class Emulator:
         certificate = generate_self_signed(self.data_dir / "tls")
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
-        arm = ArmApp(self.control, self.authority)
+        arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
         self.server = serve_https(self._dispatch(arm, AuthorityApp(self.authority)), certificate, self.host,
                                   self.port)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..aad import Authority, TokenRejected, arm_audiences
 from . import legacy
+from .account import ACCOUNT_ROUTES, METADATA_PATH, AccountRoutes, StorageAccount, cloud_metadata
 from .control import ControlPlane
 from .errors import ArmError, subscription_not_found
 from .legacy_handlers import BODY as _BODY
@@ -91,6 +92,7 @@ ROUTES = [
     (RG, ["DELETE"], "ResourceGroups_Delete"),
     (SUB + "/operationresults/<operationName>", ["GET"], "ResourceGroups_OperationResult"),
     *legacy.ROUTES,
+    *ACCOUNT_ROUTES,  # subscriptions, tenants, Microsoft.Storage (account.py)
 ]
 
 # ARM paths are case-insensitive: rules are matched against the lowercased path, and the
@@ -124,12 +126,17 @@ def _error(error: ArmError) -> Response:
     return _json(error.body(), error.status)
 
 
-class ArmApp(LegacyHandlers):
+# Microsoft.Resources-style endpoints: any dated api-version from OLDEST_RESOURCES_API on.
+_DATED_VERSION_ENDPOINTS = ("ResourceGroups_", "Subscriptions_", "Tenants_", "StorageAccounts_")
+
+
+class ArmApp(LegacyHandlers, AccountRoutes):
     """A WSGI app serving the control plane to real SDK clients."""
 
-    def __init__(self, control: ControlPlane, authority: Authority):
+    def __init__(self, control: ControlPlane, authority: Authority, storage: StorageAccount | None = None):
         self.control = control
         self.authority = authority
+        self.storage = storage
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -140,6 +147,8 @@ class ArmApp(LegacyHandlers):
 
     def dispatch(self, request: Request) -> Response:
         try:
+            if request.path.rstrip("/").lower() == METADATA_PATH and request.method == "GET":
+                return _json(cloud_metadata(request.host_url, request.args.get("api-version")))
             refused = self._authenticate(request)
             if refused is not None:
                 return refused
@@ -158,14 +167,15 @@ class ArmApp(LegacyHandlers):
             self._check_api_version(endpoint, request)
             version = version_of(request)
             operation_id = legacy.spec_operation(endpoint, version)
-            if not endpoint.startswith("ResourceGroups_") and is_spec_operation(operation_id, version):
+            if not endpoint.startswith(_DATED_VERSION_ENDPOINTS) and is_spec_operation(operation_id, version):
                 body = self._body(request) if request.method in ("PUT", "PATCH") else None
                 validate_request(operation_id, params, body, version)
                 request.environ[_QUERY] = validate_query(operation_id, request.args, version)
                 request.environ[_BODY] = body
             self.control.advance()
             handler = getattr(self, endpoint)
-            return handler(request, **params)
+            answer = handler(request, **params)
+            return answer if isinstance(answer, Response) else _json(answer)
         except ArmError as exc:
             return _error(exc)
         except HTTPException as exc:
@@ -200,7 +210,7 @@ class ArmApp(LegacyHandlers):
         if not version:
             raise ArmError(400, "MissingApiVersionParameter",
                            "The api-version query parameter (?api-version=) is required for all requests.")
-        if endpoint.startswith("ResourceGroups_"):
+        if endpoint.startswith(_DATED_VERSION_ENDPOINTS):
             match = _DATE_VERSION.match(version)
             if not match or version[:10] < OLDEST_RESOURCES_API:
                 raise ArmError(400, "InvalidApiVersionParameter",
