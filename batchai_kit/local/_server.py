@@ -9,11 +9,12 @@ connection it still holds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
 import threading
-from typing import Callable
+from typing import Callable, cast
 
 import attrs
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
@@ -51,9 +52,10 @@ class _QuietHandler(WSGIRequestHandler):
             log.warning(message.rstrip(), *args)
 
     def setup(self) -> None:
-        # StreamRequestHandler applies ``timeout`` to the connection: a keep-alive connection
-        # that stays silent, or a request that stops mid-body, ends after the idle timeout.
-        self.timeout = self.server.limits.idle_timeout
+        # a keep-alive connection that stays silent, or a request that stops mid-body, ends
+        # after the idle timeout
+        server = cast(_HardenedServer, self.server)
+        self.request.settimeout(server.limits.idle_timeout)
         super().setup()
 
 
@@ -66,6 +68,7 @@ class _HardenedServer(ThreadedWSGIServer):
         super().__init__(host, port, app, handler=_QuietHandler)  # a plain listening socket
         # werkzeug reads ``ssl_context`` to say https in the WSGI environ and to log TLS errors
         self.ssl_context = tls
+        self.tls = tls
         self.limits = limits
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self._open: dict[socket.socket, threading.Thread] = {}
@@ -96,7 +99,7 @@ class _HardenedServer(ThreadedWSGIServer):
             with self._open_lock:
                 self._open[request] = threading.current_thread()
             request.settimeout(self.limits.handshake_timeout)
-            connection = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            connection = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
             with self._open_lock:
                 self._open.pop(request, None)
                 self._open[connection] = threading.current_thread()
@@ -106,7 +109,7 @@ class _HardenedServer(ThreadedWSGIServer):
             self.finish_request(connection, client_address)
         except (OSError, ssl.SSLError) as error:  # timeouts, resets, bad or abandoned handshakes
             log.debug("Connection from %s ended: %s", client_address[0], error)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a bug in one request must not end the server; logged
             self.handle_error(connection, client_address)
         finally:
             with self._open_lock:
@@ -121,11 +124,9 @@ class _HardenedServer(ThreadedWSGIServer):
         with self._open_lock:
             held = dict(self._open)
         for sock in held:
-            try:
-                # the plain socket's shutdown: an SSLSocket's would touch TLS state in use elsewhere
+            # the plain socket's shutdown: an SSLSocket's would touch TLS state in use elsewhere
+            with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in held.values():
             thread.join(timeout)
 
@@ -141,11 +142,6 @@ class RunningServer:
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"https://{host}:{self.port}"
-
-    @property
-    def open_connections(self) -> int:
-        with self.server._open_lock:
-            return len(self.server._open)
 
     def stop(self) -> None:
         self.server.shutdown()
