@@ -17,33 +17,59 @@ Every error is a ``bk.BatchAIKitError``.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._azureml import AzureMLExport, to_azureml
     from ._cluster import ClusterSpec, GpuCluster
     from ._connection import AdminUser, Azure, StaticTokenCredential
     from ._job import Job, OutputFile
-    from ._jobs import (ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, JobSpec, PyTorchJob,
-                        TensorFlowJob)
+    from ._jobs import (
+        Caffe2Job,
+        CaffeJob,
+        ChainerJob,
+        CntkJob,
+        CustomJob,
+        CustomMpiJob,
+        HorovodJob,
+        JobSpec,
+        OutputLocation,
+        PyTorchJob,
+        TensorFlowJob,
+    )
     from ._resource import Terminated
-    from ._share import FileShare, SharePath
+    from ._share import ExternalShare, FileShare, SharePath
     from ._workspace import Experiment, Workspace
-    from .errors import (AuthenticationFailed, BatchAIKitError, Conflict, ConnectionFailed, JobFailed,
-                         NodesUnusable, NotFound, ProvisioningFailed, QuotaExceeded, RuntimeUnavailable,
-                         ServiceError, Timeout, ValidationError)
+    from .errors import (
+        AuthenticationFailed,
+        BatchAIKitError,
+        Conflict,
+        ConnectionFailed,
+        JobFailed,
+        NodesUnusable,
+        NotFound,
+        ProvisioningFailed,
+        QuotaExceeded,
+        RuntimeUnavailable,
+        ServiceError,
+        Timeout,
+        UnsupportedSetting,
+        ValidationError,
+    )
 
 # Public name -> the private module defining it. Loaded on first use (PEP 562), so
 # ``import batchai_kit`` costs a few milliseconds and a script pays only for what it touches;
 # the Azure SDKs themselves load when a client is first built.
 _WHERE = {
+    **dict.fromkeys(["AzureMLExport", "to_azureml"], "._azureml"),
     **dict.fromkeys(["ClusterSpec", "GpuCluster"], "._cluster"),
     **dict.fromkeys(["AdminUser", "Azure", "StaticTokenCredential"], "._connection"),
     **dict.fromkeys(["Job", "OutputFile"], "._job"),
-    **dict.fromkeys(["ChainerJob", "CntkJob", "CustomJob", "CustomMpiJob", "HorovodJob", "JobSpec", "PyTorchJob",
-                     "TensorFlowJob"], "._jobs"),
+    **dict.fromkeys(["Caffe2Job", "CaffeJob", "ChainerJob", "CntkJob", "CustomJob", "CustomMpiJob", "HorovodJob",
+                     "JobSpec", "OutputLocation", "PyTorchJob", "TensorFlowJob"], "._jobs"),
     "Terminated": "._resource",
-    **dict.fromkeys(["FileShare", "SharePath"], "._share"),
+    **dict.fromkeys(["ExternalShare", "FileShare", "SharePath"], "._share"),
     **dict.fromkeys(["Experiment", "Workspace"], "._workspace"),
     **dict.fromkeys(["AuthenticationFailed", "BatchAIKitError", "Conflict", "ConnectionFailed", "JobFailed",
                      "NodesUnusable", "NotFound", "ProvisioningFailed", "QuotaExceeded", "RuntimeUnavailable",
-                     "ServiceError", "Timeout", "ValidationError"], ".errors"),
+                     "ServiceError", "Timeout", "UnsupportedSetting", "ValidationError"], ".errors"),
 }
 
 
@@ -68,12 +94,17 @@ __all__ = [
     # where Azure is
     "Azure", "AdminUser", "StaticTokenCredential",
     # resources
-    "Workspace", "Experiment", "FileShare", "SharePath", "GpuCluster", "ClusterSpec", "Job", "OutputFile",
+    "Workspace", "Experiment", "FileShare", "ExternalShare", "SharePath", "GpuCluster", "ClusterSpec", "Job",
+    "OutputFile",
     # job specifications
     "JobSpec", "CntkJob", "PyTorchJob", "TensorFlowJob", "ChainerJob", "CustomJob", "CustomMpiJob", "HorovodJob",
+    "CaffeJob", "Caffe2Job", "OutputLocation",
     # errors
-    "BatchAIKitError", "ValidationError", "ServiceError", "NotFound", "Conflict", "QuotaExceeded",
-    "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed", "Timeout",
+    "BatchAIKitError", "ValidationError", "UnsupportedSetting", "ServiceError", "NotFound", "Conflict",
+    "QuotaExceeded", "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed",
+    "Timeout",
     "RuntimeUnavailable", "Terminated",
+    # leaving Batch AI
+    "to_azureml", "AzureMLExport",
     "__version__",
 ]

@@ -24,12 +24,32 @@ import attrs
 
 # The fields' checks and the argument quoting live in _job_fields; PRIORITIES, quote_argument and
 # join_arguments stay importable from here.
-from ._job_fields import (PRIORITIES, _check_arguments, _check_directories, _check_mounts, _check_name,
-                          _check_priority, _check_required_count, _check_script, _check_secrets, _check_stdouterr,
-                          _check_variables, _check_wall_clock, _is_share_path, _location, _optional_count,
-                          _optional_text, _text, _to_dict, _to_lower, _to_tuple, _validated, join_arguments,
-                          quote_argument)
+from ._job_fields import (
+    _check_arguments,
+    _check_directories,
+    _check_mounts,
+    _check_name,
+    _check_priority,
+    _check_required_count,
+    _check_script,
+    _check_secrets,
+    _check_stdouterr,
+    _check_variables,
+    _check_wall_clock,
+    _is_share_path,
+    _location,
+    _optional_count,
+    _optional_text,
+    _text,
+    _to_dict,
+    _to_lower,
+    _to_tuple,
+    _validated,
+    join_arguments,
+    quote_argument,
+)
 from .errors import ValidationError
+
 
 class _LazyModels:
     """``azure.mgmt.batchai.models``, imported when a spec first becomes parameters rather than
@@ -44,6 +64,7 @@ class _LazyModels:
 
 if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
     from azure.mgmt.batchai import models
+
     from ._share import FileShare, SharePath
 
     Location = Union[SharePath, str]
@@ -60,6 +81,9 @@ __all__ = [
     "CustomJob",
     "CustomMpiJob",
     "HorovodJob",
+    "CaffeJob",
+    "Caffe2Job",
+    "OutputLocation",
     "quote_argument",
     "join_arguments",
 ]
@@ -72,6 +96,26 @@ PYTORCH_BACKENDS = {"tcp": "TCP", "gloo": "Gloo", "mpi": "MPI"}
 PYTORCH_INIT_METHOD_VARIABLE = "PYTORCH_INIT_METHOD"
 
 _INIT_METHOD = re.compile(r"(?:tcp|file|env)://", re.IGNORECASE)
+
+
+def _check_prefix(_instance: Any, attribute: Any, value: Any) -> None:
+    _location(attribute.name, value, absolute=True)
+
+
+def _check_suffix(_instance: Any, attribute: Any, value: Any) -> None:
+    _text(attribute.name, value, optional=True)
+    if isinstance(value, str) and value.startswith("/"):
+        raise ValidationError(attribute.name, value, "must be relative: it is appended below the job's own directory")
+
+
+@attrs.frozen
+class OutputLocation:
+    """An output directory as Batch AI's JSON gives it: a ``prefix`` (``$AZ_BATCHAI_MOUNT_ROOT/...``)
+    and an optional ``suffix``. The job writes to ``{prefix}/{job's path segment}/outputs/{suffix}``.
+    ``share / "Models"`` is the usual way to say the same for a share batchai_kit mounts."""
+
+    prefix: str = attrs.field(validator=_check_prefix)
+    suffix: Optional[str] = attrs.field(default=None, validator=_check_suffix)
 
 
 # --- the specs -----------------------------------------------------------------------------------
@@ -204,6 +248,36 @@ class JobSpec:
         }
         return summary
 
+    @classmethod
+    def from_json(cls, source: Any, *, name: Optional[str] = None, azure: Any = None) -> JobSpec:
+        """A job spec from Batch AI's own JSON: a ``JobCreateParameters`` body as ``az batchai job
+        create -f`` and the Batch AI recipes use it (with or without the ``properties`` wrapper),
+        a job as ``GET`` returns it, or a REST API example file.
+
+        ``source`` is a parsed mapping, JSON text (a ``str``) or a file (``os.PathLike``). The
+        toolkit setting picks the class (``cntkSettings`` -> :class:`CntkJob`, ...); calling it
+        on a subclass also checks the toolkit. ``name`` overrides the name a body may carry.
+        ``azure`` resolves mounted shares of its storage account (and the az CLI's
+        ``<AZURE_BATCHAI_STORAGE_ACCOUNT>`` / ``<AZURE_BATCHAI_STORAGE_KEY>`` placeholders) into
+        FileShare objects. Anything invalid raises ``ValidationError``, anything
+        batchai_kit cannot honour ``UnsupportedSetting``, both naming the JSON path and value.
+        """
+        from ._spec_json import job_from_json
+
+        spec = job_from_json(source, name=name, azure=azure)
+        if not isinstance(spec, cls):
+            raise ValidationError("toolkit", spec.toolkit, f"the JSON describes a {type(spec).__name__}, "
+                                                            f"not a {cls.__name__}")
+        return spec
+
+    def to_json(self, cluster_id: Optional[str] = None, *, default_stdouterr: Optional[Location] = None
+                ) -> dict[str, Any]:
+        """The ``JobCreateParameters`` body (``{"properties": {...}}``) that ``from_json`` reads back.
+        It holds secret values and mount keys as given: treat it as a secret."""
+        from ._spec_json import job_to_json
+
+        return job_to_json(self, cluster_id, default_stdouterr=default_stdouterr)
+
     # -- building blocks
 
     def _mount_root(self, share: Any) -> str:
@@ -215,9 +289,9 @@ class JobSpec:
                 return JOB_MOUNT_ROOT
         return MOUNT_ROOT
 
-    def _path(self, where: Any) -> str:
+    def _path(self, where: Location) -> str:
         """A path as the node sees it: a SharePath under the right mount root, a string as is."""
-        if not _is_share_path(where):
+        if isinstance(where, str):
             return where
         root = self._mount_root(where.share)
         if root == MOUNT_ROOT:
@@ -225,6 +299,8 @@ class JobSpec:
         return "/".join(part for part in (root, where.share.mount_as, where.path) if part)
 
     def _output(self, directory_id: str, where: Any) -> models.OutputDirectory:
+        if isinstance(where, OutputLocation):
+            return models.OutputDirectory(id=directory_id, path_prefix=where.prefix, path_suffix=where.suffix)
         if not _is_share_path(where):
             return models.OutputDirectory(id=directory_id, path_prefix=where)
         prefix = f"{self._mount_root(where.share)}/{where.share.mount_as}"
@@ -318,7 +394,7 @@ def _check_backend(field: str, value: object) -> None:
 
 def _check_init_method(field: str, value: object) -> None:
     _text(field, value, optional=True)
-    if value is not None and not _INIT_METHOD.match(value):
+    if isinstance(value, str) and not _INIT_METHOD.match(value):
         raise ValidationError(field, value, "must be a URL starting with tcp://, file:// or env://")
 
 
@@ -355,7 +431,7 @@ class PyTorchJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "py_torch_settings": models.PyTorchSettings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
                 process_count=self.process_count,
@@ -399,7 +475,7 @@ class TensorFlowJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "tensor_flow_settings": models.TensorFlowSettings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 master_command_line_args=self._arguments(self.master_args),
                 worker_command_line_args=self._arguments(self.worker_args),
@@ -476,4 +552,59 @@ class CustomMpiJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "custom_mpi_settings": models.CustomMpiSettings(command_line=self.command, process_count=self.process_count)
+        }
+
+
+@attrs.frozen(kw_only=True)
+class CaffeJob(JobSpec):
+    """A Caffe job: ``caffe train --solver=<config_file>``, or a Python ``script``; run by MPI
+    when ``process_count`` > 1."""
+
+    _TOOLKIT: ClassVar[str] = "caffe"
+
+    config_file: Optional[Location] = _validated(_check_script, default=None)
+    script: Optional[Location] = _validated(_check_script, default=None)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    process_count: Optional[int] = _validated(_optional_count, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        if (self.script is None) == (self.config_file is None):
+            raise ValidationError("config_file", self.config_file,
+                                  "a Caffe job runs a config_file or a script: give exactly one of them")
+        if self.python_interpreter is not None and self.script is None:
+            raise ValidationError("python_interpreter", self.python_interpreter, "is for a script, not a config_file")
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "caffe_settings": models.CaffeSettings(
+                config_file_path=self._script(self.config_file),
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+                process_count=self.process_count,
+            )
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Caffe2Job(JobSpec):
+    """A Caffe2 job: one Python script."""
+
+    _TOOLKIT: ClassVar[str] = "caffe2"
+
+    script: Location = _validated(_check_script)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        _requires_script(self)
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "caffe2_settings": models.Caffe2Settings(
+                python_script_file_path=self._path(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+            )
         }

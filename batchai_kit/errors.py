@@ -4,6 +4,7 @@
 
     BatchAIKitError
     ├── ValidationError          a value breaks a rule; nothing was sent (also a ValueError)
+    │   └── UnsupportedSetting   a Batch AI JSON setting batchai_kit cannot honour
     ├── RuntimeUnavailable       a toolkit runtime is missing or broken (and its subclasses)
     ├── ServiceError             Azure answered with an error: .code .message .status .retry_after
     │   ├── NotFound
@@ -77,6 +78,11 @@ class ValidationError(BatchAIKitError, ValueError):
         self.rule = rule
         shown = "<redacted>" if secret else repr(value)
         super().__init__(f"{field}={shown}: {rule}")
+
+
+class UnsupportedSetting(ValidationError):
+    """A setting of a Batch AI JSON spec that batchai_kit cannot honour (a blob or NFS mount, a
+    private registry...): refused, naming its JSON path, rather than silently dropped."""
 
 
 class RuntimeUnavailable(BatchAIKitError):
@@ -353,7 +359,7 @@ def _scrub_exception_chain(exc: BaseException | None) -> None:
         seen.add(id(exc))
         try:
             text = str(exc)
-        except Exception:  # a broken __str__ is not ours to fix
+        except Exception:  # noqa: BLE001 - a broken __str__ is not ours to fix
             text = ""
         clean = scrub_secrets(text)
         if clean != text:
@@ -419,7 +425,7 @@ def _map(exc: BaseException, action: str | None) -> BatchAIKitError:
     try:
         from azure.storage.common import AzureSigningError
     except ImportError:  # pragma: no cover - azure-storage-common ships with azure-storage-file
-        AzureSigningError = ()  # type: ignore[assignment,misc]
+        AzureSigningError = ()
     if isinstance(exc, AzureSigningError):
         return AuthenticationFailed(
             "could not sign the request with the storage account key (is it the base64 key "

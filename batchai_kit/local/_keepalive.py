@@ -28,16 +28,6 @@ class KeepAliveHandler(WSGIRequestHandler):
     """A WSGIRequestHandler whose connections persist (HTTP/1.1), one request after another."""
 
     protocol_version = "HTTP/1.1"
-    # StreamRequestHandler applies it to the socket: an idle kept-alive connection ends after it.
-    timeout = 60.0
-
-    def setup(self) -> None:
-        super().setup()
-        _open_connections(self.server).add(self.connection)
-
-    def finish(self) -> None:
-        _open_connections(self.server).discard(self.connection)
-        super().finish()
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
@@ -157,19 +147,3 @@ class _Response:
         if self._chunked:
             self._handler.wfile.write(b"0\r\n\r\n")
 
-
-def _open_connections(server: Any) -> set[socket.socket]:
-    connections = server.__dict__.get("_keepalive_connections")
-    if connections is None:
-        connections = server.__dict__.setdefault("_keepalive_connections", set())
-    return connections
-
-
-def close_connections(server: Any) -> None:
-    """End every connection still open on *server* (a stopping server's kept-alive clients,
-    whose threads would otherwise wait for their next request until the idle timeout)."""
-    for connection in list(_open_connections(server)):
-        try:
-            socket.socket.shutdown(connection, socket.SHUT_RDWR)  # wakes the thread blocked reading
-        except OSError:
-            pass

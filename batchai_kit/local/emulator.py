@@ -8,22 +8,23 @@ command writes to a JSON ready file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import attrs
 from azure.core.credentials import AccessToken
 
 from ._server import RunningServer, serve_https
+from ._threads import background_thread
 from ._tls import generate_self_signed
+from .aad import Authority, AuthorityApp, is_authority_path, open_authority
+from .arm.account import StorageAccount
 from .arm.app import ArmApp
 from .arm.control import ControlPlane
 from .arm.store import Store
@@ -33,13 +34,21 @@ from .runner import LocalNodeRunner
 
 log = logging.getLogger("batchai_kit.local")
 
-TOKEN_LIFETIME = 7 * 24 * 3600
+READY_TOKEN_LIFETIME = 7 * 24 * 3600  # the ready file's token; clients that run longer sign in
+DEFAULT_RESOURCE = "https://management.core.windows.net/"  # the audience Azure CLI asks ARM tokens for
 STORAGE_ACCOUNT = "batchaikitlocal"  # never devstoreaccount1: azure-storage-file treats that as Azurite
 
 
 @attrs.frozen
 class EmulatorInfo:
-    """Where a running emulator is and how to talk to it. ``token`` is a secret: not in repr."""
+    """Where a running emulator is and how to talk to it. ``token``, ``storage_key`` and
+    ``client_secret`` are secrets: not in repr.
+
+    ``authority`` is the Azure AD-compatible authority host (the emulator's own URL): a client
+    signs in at ``{authority}/{tenant_id}`` with ``client_id`` and ``client_secret`` (a service
+    principal of the emulator's directory). ``token`` is an access token for ARM issued at
+    start, valid for a week.
+    """
 
     arm_endpoint: str
     subscription_id: str
@@ -49,6 +58,10 @@ class EmulatorInfo:
     storage_account: str
     token: str = attrs.field(repr=False)
     storage_key: str = attrs.field(repr=False)
+    authority: str = ""
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = attrs.field(default="", repr=False)
 
     @property
     def storage_connection_string(self) -> str:
@@ -60,51 +73,30 @@ class EmulatorInfo:
         return {"arm_endpoint": self.arm_endpoint, "subscription_id": self.subscription_id,
                 "ca_cert": str(self.ca_cert), "data_dir": str(self.data_dir), "token": self.token,
                 "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
-                "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid()}
-
-
-class TokenStore:
-    """Bearer tokens the emulator issued; only their SHA-256 digests are kept on disk."""
-
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
-        self._store = store
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[str, float] = json.loads(store.meta("tokens") or "{}")
-
-    @staticmethod
-    def _digest(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def issue(self, lifetime: float = TOKEN_LIFETIME) -> AccessToken:
-        token = secrets.token_urlsafe(32)
-        expires = self._clock() + lifetime
-        with self._lock:
-            now = self._clock()
-            self._tokens = {d: e for d, e in self._tokens.items() if e > now}
-            self._tokens[self._digest(token)] = expires
-            self._store.set_meta("tokens", json.dumps(self._tokens))
-        return AccessToken(token, int(expires))
-
-    def valid(self, token: str) -> bool:
-        with self._lock:
-            expires = self._tokens.get(self._digest(token))
-        return expires is not None and expires > self._clock()
+                "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid(),
+                "authority": self.authority, "tenant_id": self.tenant_id, "client_id": self.client_id,
+                "client_secret": self.client_secret}
 
 
 class LocalCredential:
-    """An azure-core TokenCredential that gets its tokens from an in-process emulator."""
+    """An azure-core TokenCredential that gets its tokens from an in-process emulator's authority
+    (the same signed tokens its token endpoint hands out, without the HTTP round trip)."""
 
-    def __init__(self, tokens: TokenStore):
-        self._tokens = tokens
-        self._token: AccessToken | None = None
+    def __init__(self, authority: Authority, base_url: str):
+        self._authority = authority
+        self._base_url = base_url
+        self._tokens: dict[str, AccessToken] = {}
         self._lock = threading.Lock()
 
     def get_token(self, *scopes, **kwargs) -> AccessToken:
+        scope = scopes[0] if scopes else DEFAULT_RESOURCE + "/.default"
+        resource = scope[: -len("/.default")] if scope.endswith("/.default") else scope
         with self._lock:
-            if self._token is None or self._token.expires_on - time.time() < 300:
-                self._token = self._tokens.issue()
-            return self._token
+            token = self._tokens.get(resource)
+            if token is None or token.expires_on - time.time() < 300:
+                issued = self._authority.issue(self._base_url, resource)
+                token = self._tokens[resource] = AccessToken(issued.token, issued.expires_on)
+            return token
 
     def close(self) -> None:
         pass
@@ -127,7 +119,7 @@ class Emulator:
         self.files: FilesService | None = None
         self.store: Store | None = None
         self.control: ControlPlane | None = None
-        self.tokens: TokenStore | None = None
+        self.authority: Authority | None = None
         self.server: RunningServer | None = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -140,7 +132,7 @@ class Emulator:
         if subscription is None:
             subscription = str(uuid.uuid4())
             self.store.set_meta("subscription_id", subscription)
-        self.tokens = TokenStore(self.store)
+        self.authority = open_authority(self.data_dir / "aad", self.store)
         storage_key = self.store.meta("storage_key")
         if storage_key is None:
             storage_key = generate_account_key()
@@ -148,44 +140,64 @@ class Emulator:
         certificate = generate_self_signed(self.data_dir / "tls")
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
-        arm = ArmApp(self.control, self.tokens.valid)
-        self.server = serve_https(self._dispatch(arm), certificate, self.host, self.port)
+        arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
+        self.server = serve_https(self._dispatch(arm, AuthorityApp(self.authority)), certificate, self.host,
+                                  self.port)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
         if self.run_nodes:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
                                                   self.control.clock)
         self.control.recover()
-        self._ticker = threading.Thread(target=self._tick_loop, name="batchai-kit-ticker", daemon=True)
+        self._ticker = background_thread(self._tick_loop, "batchai-kit-ticker")
         self._ticker.start()
         self.info = EmulatorInfo(arm_endpoint=self.server.base_url, subscription_id=subscription,
                                  ca_cert=certificate.cert_path, data_dir=self.data_dir,
                                  files_endpoint=files_endpoint, storage_account=STORAGE_ACCOUNT,
-                                 token=self.tokens.issue().token, storage_key=storage_key)
+                                 token=self.authority.issue(self.server.base_url, DEFAULT_RESOURCE,
+                                                            lifetime=READY_TOKEN_LIFETIME).token,
+                                 storage_key=storage_key, authority=self.server.base_url,
+                                 tenant_id=self.authority.tenant_id,
+                                 client_id=self.authority.principal.client_id,
+                                 client_secret=self.authority.principal.secret)
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
-    def _dispatch(self, arm: ArmApp):
-        """One port for both planes: ``/{account}/...`` is Azure Files, the rest is ARM."""
+    @property
+    def _started(self) -> EmulatorInfo:
+        if self.info is None:
+            raise RuntimeError("the emulator is not started: call start() first")
+        return self.info
+
+    def _dispatch(self, arm: ArmApp, authority: AuthorityApp):
+        """One port for everything: ``/{account}/...`` is Azure Files, ``/{tenant}/oauth2/...`` and
+        the other Azure AD paths are the authority, the rest is ARM."""
         files = self.files
+        assert files is not None  # set by start() before it serves
         prefix = f"/{STORAGE_ACCOUNT}"
 
         def app(environ, start_response):
             path = environ.get("PATH_INFO", "")
             if path == prefix or path.startswith(prefix + "/"):
                 return files(environ, start_response)
+            if is_authority_path(path):
+                return authority(environ, start_response)
             return arm(environ, start_response)
 
         return app
 
     def _tick_loop(self) -> None:
+        control = self.control
+        assert control is not None  # set by start() before the ticker starts
         while not self._stopping.wait(self.tick):
             try:
-                self.control.advance()
+                control.advance()
             except Exception:  # keep ticking; the error is logged and the next tick retries
                 log.exception("Control plane tick failed")
 
     def credential(self) -> LocalCredential:
-        return LocalCredential(self.tokens)
+        if self.authority is None:
+            raise RuntimeError("the emulator is not started: call start() first")
+        return LocalCredential(self.authority, self._started.arm_endpoint)
 
     def write_ready_file(self, path: Path) -> None:
         """Write the ready file atomically with mode 0600 (it holds a bearer token)."""
@@ -194,24 +206,25 @@ class Emulator:
         temporary = path.with_name(path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump(self.info.ready_file_content(), fh, indent=2)
+            json.dump(self._started.ready_file_content(), fh, indent=2)
         os.replace(temporary, path)
 
     def batchai_client(self, **kwargs):
         """A real ``azure.mgmt.batchai.BatchAI`` client for this emulator."""
         from azure.mgmt.batchai import BatchAI
 
-        return BatchAI(self.credential(), self.info.subscription_id, base_url=self.info.arm_endpoint,
-                       connection_verify=str(self.info.ca_cert), polling_interval=kwargs.pop("polling_interval", 0.05),
+        info = self._started
+        return BatchAI(self.credential(), info.subscription_id, base_url=info.arm_endpoint,
+                       connection_verify=str(info.ca_cert), polling_interval=kwargs.pop("polling_interval", 0.05),
                        **kwargs)
 
     def resource_client(self, **kwargs):
         """A real ``ResourceManagementClient`` for this emulator."""
         from azure.mgmt.resource.resources import ResourceManagementClient
 
-        return ResourceManagementClient(self.credential(), self.info.subscription_id,
-                                        base_url=self.info.arm_endpoint,
-                                        connection_verify=str(self.info.ca_cert),
+        return ResourceManagementClient(self.credential(), self._started.subscription_id,
+                                        base_url=self._started.arm_endpoint,
+                                        connection_verify=str(self._started.ca_cert),
                                         polling_interval=kwargs.pop("polling_interval", 0.05), **kwargs)
 
     def file_service(self, **kwargs):
@@ -221,8 +234,8 @@ class Emulator:
 
         session = requests.Session()
         session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify
-        session.verify = str(self.info.ca_cert)
-        return FileService(connection_string=self.info.storage_connection_string, request_session=session,
+        session.verify = str(self._started.ca_cert)
+        return FileService(connection_string=self._started.storage_connection_string, request_session=session,
                            **kwargs)
 
     def stop(self) -> None:
