@@ -12,7 +12,7 @@ only the framing around the application changes.
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable
+from typing import IO, Any, Callable, cast
 
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
@@ -34,7 +34,7 @@ class KeepAliveHandler(WSGIRequestHandler):
         if not environ.get("wsgi.input_terminated"):
             # Bound the body ourselves, so what the application left unread is known afterwards.
             length = environ.get("CONTENT_LENGTH", "")
-            environ["wsgi.input"] = LimitedStream(self.rfile, int(length) if length.isdigit() else 0)
+            environ["wsgi.input"] = LimitedStream(cast(IO[bytes], self.rfile), int(length) if length.isdigit() else 0)
             environ["wsgi.input_terminated"] = True
         return environ
 
@@ -58,7 +58,7 @@ class KeepAliveHandler(WSGIRequestHandler):
             self.close_connection = True
             self.connection_dropped(error, environ)
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 - a bug in one request ends its connection, not the server
             self.close_connection = True
             if response.started:  # half a response went out: only closing the connection is left
                 self.server.log("error", "Error while sending a response to %s", self.path.split("?", 1)[0])
@@ -124,8 +124,8 @@ class _Response:
         if handler.close_connection:
             handler.send_header("Connection", "close")
         # Headers and the first piece of the body in one write: one TLS record, one segment.
-        handler._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
-        handler._headers_buffer.append(self._frame(first))  # type: ignore[attr-defined]
+        handler._headers_buffer.append(b"\r\n")
+        handler._headers_buffer.append(self._frame(first))
         handler.flush_headers()
         self.started = True
 
