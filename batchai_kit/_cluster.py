@@ -77,6 +77,26 @@ class ClusterSpec:
             raise ValidationError("setup_command", None, "setup_env, setup_secrets and setup_output need a "
                                                          "setup_command")
 
+    @classmethod
+    def from_json(cls, source: Any, *, azure: Any = None) -> "ClusterSpec":
+        """A cluster spec from Batch AI's own JSON: a ``ClusterCreateParameters`` body as ``az
+        batchai cluster create -f`` uses it (with or without the ``properties`` wrapper), a cluster
+        as ``GET`` returns it, or a REST API example file. ``source`` is a mapping, JSON text
+        (``str``) or a file (``os.PathLike``); ``azure`` resolves mounted shares of its storage
+        account (and the az CLI's ``<AZURE_BATCHAI_STORAGE_ACCOUNT>`` placeholders) into
+        FileShare objects. ``ValidationError`` / ``UnsupportedSetting`` name the JSON path and value.
+        """
+        from ._spec_json import cluster_from_json
+
+        return cluster_from_json(source, azure=azure)
+
+    def to_json(self, default_admin: "AdminUser | None" = None) -> dict[str, Any]:
+        """The ``ClusterCreateParameters`` body (``{"properties": {...}}``) that ``from_json``
+        reads back; it holds the admin password and mount keys: treat it as a secret."""
+        from ._spec_json import cluster_to_json
+
+        return cluster_to_json(self, default_admin)
+
     @property
     def autoscale(self) -> bool:
         return self.min_nodes is not None
@@ -127,8 +147,12 @@ class ClusterSpec:
         return models.UserAccountSettings(admin_user_name=name, admin_user_password=password,
                                           admin_user_ssh_public_key=ssh_key)
 
-    def to_parameters(self, default_admin: "AdminUser | None") -> Any:
+    def to_parameters(self, default_admin: "AdminUser | None", *, require_admin: bool = True) -> Any:
+        """The create-cluster body. Without an admin account (this spec's or ``default_admin``)
+        it is a ``ValidationError`` unless ``require_admin`` is False (e.g. for an export)."""
         from azure.mgmt.batchai import models
+
+        has_admin = bool(self.admin_user or default_admin)
 
         image = None
         if self.image is not None:
@@ -144,7 +168,7 @@ class ClusterSpec:
         return models.ClusterCreateParameters(
             vm_size=self.vm_size, vm_priority=self.priority, scale_settings=self._scale_settings(),
             virtual_machine_configuration=image, node_setup=node_setup,
-            user_account_settings=self.admin(default_admin))
+            user_account_settings=self.admin(default_admin) if require_admin or has_admin else None)
 
     def differences(self, cluster: Any) -> list[str]:
         """How an existing cluster (SDK model) differs from this spec, one phrase each."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -30,7 +31,6 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import attrs
-from azure.core.pipeline.transport import RequestsTransport
 
 from . import _names
 from ._waiter import (DEFAULT_RETRY_BUDGET, DEFAULT_SDK_POLLING_INTERVAL, TransientRetry, Waiter, arm_retry_policy,
@@ -487,17 +487,24 @@ class Azure:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-class _Transport(RequestsTransport):
-    """azure-core's requests transport whose sleeps (retry backoff, LRO polling, Retry-After),
-    which azure-core all routes through ``transport.sleep``, are skipped in playback."""
+@functools.lru_cache(maxsize=None)
+def _transport_class() -> type:
+    """Built on first use: azure-core is imported when a client is made, not with batchai_kit."""
+    from azure.core.pipeline.transport import RequestsTransport
 
-    def sleep(self, duration: float) -> None:
-        if not is_playback():
-            super().sleep(duration)
+    class _Transport(RequestsTransport):
+        """azure-core's requests transport whose sleeps (retry backoff, LRO polling, Retry-After),
+        which azure-core all routes through ``transport.sleep``, are skipped in playback."""
+
+        def sleep(self, duration: float) -> None:
+            if not is_playback():
+                super().sleep(duration)
+
+    return _Transport
 
 
 def _transport(verify: bool | str) -> Any:
-    return _Transport(connection_verify=verify)
+    return _transport_class()(connection_verify=verify)
 
 
 def _file_session(verify: bool | str) -> Any:

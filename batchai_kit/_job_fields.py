@@ -71,6 +71,10 @@ def _is_share_path(value: object) -> bool:
     return hasattr(value, "mount_path") and hasattr(value, "share") and hasattr(value, "path")
 
 
+def _is_output_location(value: object) -> bool:
+    return hasattr(value, "prefix") and hasattr(value, "suffix") and not _is_share_path(value)
+
+
 def _rename(field: str, check: Any, value: object) -> Any:
     """Run a ``_names`` check, reporting the failure under this spec's own field name."""
     try:
@@ -192,6 +196,10 @@ def _check_directories(field: str, value: object) -> None:
                 f"must be unique ignoring case; {seen[directory_id.upper()]!r} is given too",
             )
         seen[directory_id.upper()] = directory_id
+        if _is_output_location(where):
+            if field != "outputs":
+                raise ValidationError(f"{field}[{directory_id!r}]", where, "a prefix and suffix is for outputs only")
+            continue  # checked where it was built
         _location(f"{field}[{directory_id!r}]", where, absolute=True)
 
 

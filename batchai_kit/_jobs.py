@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
 import attrs
-from azure.mgmt.batchai import models
 
 # The fields' checks and the argument quoting live in _job_fields; PRIORITIES, quote_argument and
 # join_arguments stay importable from here.
@@ -32,11 +31,25 @@ from ._job_fields import (PRIORITIES, _check_arguments, _check_directories, _che
                           quote_argument)
 from .errors import ValidationError
 
+class _LazyModels:
+    """``azure.mgmt.batchai.models``, imported when a spec first becomes parameters rather than
+    with batchai_kit (the SDK's import is most of the library's import time)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from azure.mgmt.batchai import models as loaded
+
+        globals()["models"] = loaded
+        return getattr(loaded, name)
+
+
 if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
+    from azure.mgmt.batchai import models
     from ._share import FileShare, SharePath
 
     Location = Union[SharePath, str]
     Argument = Union[SharePath, str]
+else:
+    models = _LazyModels()
 
 __all__ = [
     "JobSpec",
@@ -47,6 +60,9 @@ __all__ = [
     "CustomJob",
     "CustomMpiJob",
     "HorovodJob",
+    "CaffeJob",
+    "Caffe2Job",
+    "OutputLocation",
     "quote_argument",
     "join_arguments",
 ]
@@ -59,6 +75,26 @@ PYTORCH_BACKENDS = {"tcp": "TCP", "gloo": "Gloo", "mpi": "MPI"}
 PYTORCH_INIT_METHOD_VARIABLE = "PYTORCH_INIT_METHOD"
 
 _INIT_METHOD = re.compile(r"(?:tcp|file|env)://", re.IGNORECASE)
+
+
+def _check_prefix(_instance: Any, attribute: Any, value: object) -> None:
+    _location(attribute.name, value, absolute=True)
+
+
+def _check_suffix(_instance: Any, attribute: Any, value: object) -> None:
+    _text(attribute.name, value, optional=True)
+    if isinstance(value, str) and value.startswith("/"):
+        raise ValidationError(attribute.name, value, "must be relative: it is appended below the job's own directory")
+
+
+@attrs.frozen
+class OutputLocation:
+    """An output directory as Batch AI's JSON gives it: a ``prefix`` (``$AZ_BATCHAI_MOUNT_ROOT/...``)
+    and an optional ``suffix``. The job writes to ``{prefix}/{job's path segment}/outputs/{suffix}``.
+    ``share / "Models"`` is the usual way to say the same for a share batchai_kit mounts."""
+
+    prefix: str = attrs.field(validator=_check_prefix)
+    suffix: Optional[str] = attrs.field(default=None, validator=_check_suffix)
 
 
 # --- the specs -----------------------------------------------------------------------------------
@@ -191,6 +227,36 @@ class JobSpec:
         }
         return summary
 
+    @classmethod
+    def from_json(cls, source: Any, *, name: Optional[str] = None, azure: Any = None) -> "JobSpec":
+        """A job spec from Batch AI's own JSON: a ``JobCreateParameters`` body as ``az batchai job
+        create -f`` and the Batch AI recipes use it (with or without the ``properties`` wrapper),
+        a job as ``GET`` returns it, or a REST API example file.
+
+        ``source`` is a parsed mapping, JSON text (a ``str``) or a file (``os.PathLike``). The
+        toolkit setting picks the class (``cntkSettings`` -> :class:`CntkJob`, ...); calling it
+        on a subclass also checks the toolkit. ``name`` overrides the name a body may carry.
+        ``azure`` resolves mounted shares of its storage account (and the az CLI's
+        ``<AZURE_BATCHAI_STORAGE_ACCOUNT>`` / ``<AZURE_BATCHAI_STORAGE_KEY>`` placeholders) into
+        FileShare objects. Anything invalid raises ``ValidationError``, anything
+        batchai_kit cannot honour ``UnsupportedSetting``, both naming the JSON path and value.
+        """
+        from ._spec_json import job_from_json
+
+        spec = job_from_json(source, name=name, azure=azure)
+        if not isinstance(spec, cls):
+            raise ValidationError("toolkit", spec.toolkit, f"the JSON describes a {type(spec).__name__}, "
+                                                            f"not a {cls.__name__}")
+        return spec
+
+    def to_json(self, cluster_id: Optional[str] = None, *, default_stdouterr: Optional[Location] = None
+                ) -> dict[str, Any]:
+        """The ``JobCreateParameters`` body (``{"properties": {...}}``) that ``from_json`` reads back.
+        It holds secret values and mount keys as given: treat it as a secret."""
+        from ._spec_json import job_to_json
+
+        return job_to_json(self, cluster_id, default_stdouterr=default_stdouterr)
+
     # -- building blocks
 
     def _mount_root(self, share: Any) -> str:
@@ -212,6 +278,8 @@ class JobSpec:
         return "/".join(part for part in (root, where.share.mount_as, where.path) if part)
 
     def _output(self, directory_id: str, where: Any) -> models.OutputDirectory:
+        if isinstance(where, OutputLocation):
+            return models.OutputDirectory(id=directory_id, path_prefix=where.prefix, path_suffix=where.suffix)
         if not _is_share_path(where):
             return models.OutputDirectory(id=directory_id, path_prefix=where)
         prefix = f"{self._mount_root(where.share)}/{where.share.mount_as}"
@@ -414,7 +482,7 @@ class _ScriptJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         field, model = self._SETTINGS
         return {
-            field: model(
+            field: getattr(models, model)(
                 python_script_file_path=self._script(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
@@ -428,7 +496,7 @@ class ChainerJob(_ScriptJob):
     """A Chainer job: a Python script, run by MPI when ``process_count`` > 1."""
 
     _TOOLKIT: ClassVar[str] = "chainer"
-    _SETTINGS: ClassVar[tuple[str, Any]] = ("chainer_settings", models.ChainerSettings)
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("chainer_settings", "ChainerSettings")
 
 
 @attrs.frozen(kw_only=True)
@@ -436,7 +504,7 @@ class HorovodJob(_ScriptJob):
     """A Horovod job: a Python script run by MPI over ``process_count`` processes."""
 
     _TOOLKIT: ClassVar[str] = "horovod"
-    _SETTINGS: ClassVar[tuple[str, Any]] = ("horovod_settings", models.HorovodSettings)
+    _SETTINGS: ClassVar[tuple[str, Any]] = ("horovod_settings", "HorovodSettings")
 
 
 @attrs.frozen(kw_only=True)
@@ -463,4 +531,59 @@ class CustomMpiJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "custom_mpi_settings": models.CustomMpiSettings(command_line=self.command, process_count=self.process_count)
+        }
+
+
+@attrs.frozen(kw_only=True)
+class CaffeJob(JobSpec):
+    """A Caffe job: ``caffe train --solver=<config_file>``, or a Python ``script``; run by MPI
+    when ``process_count`` > 1."""
+
+    _TOOLKIT: ClassVar[str] = "caffe"
+
+    config_file: Optional[Location] = _validated(_check_script, default=None)
+    script: Optional[Location] = _validated(_check_script, default=None)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    process_count: Optional[int] = _validated(_optional_count, default=None)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        if (self.script is None) == (self.config_file is None):
+            raise ValidationError("config_file", self.config_file,
+                                  "a Caffe job runs a config_file or a script: give exactly one of them")
+        if self.python_interpreter is not None and self.script is None:
+            raise ValidationError("python_interpreter", self.python_interpreter, "is for a script, not a config_file")
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "caffe_settings": models.CaffeSettings(
+                config_file_path=self._script(self.config_file),
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+                process_count=self.process_count,
+            )
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Caffe2Job(JobSpec):
+    """A Caffe2 job: one Python script."""
+
+    _TOOLKIT: ClassVar[str] = "caffe2"
+
+    script: Location = _validated(_check_script)
+    args: Union[str, Sequence[Argument]] = _validated(_check_arguments, default=(), converter=_to_tuple)
+    python_interpreter: Optional[str] = _validated(_optional_text, default=None)
+
+    def _check_toolkit(self) -> None:
+        _requires_script(self)
+
+    def _toolkit(self) -> dict[str, Any]:
+        return {
+            "caffe2_settings": models.Caffe2Settings(
+                python_script_file_path=self._script(self.script),
+                python_interpreter_path=self.python_interpreter,
+                command_line_args=self._arguments(self.args),
+            )
         }

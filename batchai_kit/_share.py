@@ -31,7 +31,7 @@ from ._transfer import TransferProgress, TransferReport, UploadProgress, _join, 
 from .errors import ValidationError
 
 __all__ = [
-    "CLEANUP_POLICIES", "MOUNT_ROOT", "MOUNT_AS_PATTERN", "SharePath", "ShareEntry", "FileShare",
+    "CLEANUP_POLICIES", "MOUNT_ROOT", "MOUNT_AS_PATTERN", "SharePath", "ShareEntry", "FileShare", "ExternalShare",
     # re-exported from _transfer, where they are made
     "TransferProgress", "UploadProgress", "TransferReport",
 ]
@@ -351,4 +351,54 @@ class FileShare(EnsuredResource):
         """
         return _transfer.download(
             self, remote, local, workers=workers, max_connections=max_connections, progress=progress
+        )
+
+
+def _check_file_mode(_instance: Any, attribute: Any, value: object) -> None:
+    _names._check_pattern(attribute.name, value, r"^0?[0-7]{3}$", "must be an octal file mode such as 0777")
+
+
+@attrs.frozen
+class ExternalShare:
+    """An Azure file share of another storage account, to mount on nodes only (batchai_kit
+    neither creates, uploads to nor deletes it). ``account_key`` is a secret: never in its repr.
+
+    ``FileShare`` is the share of the connection's own account; ``ExternalShare`` is what a Batch
+    AI JSON spec names when its ``azureFileUrl`` points elsewhere."""
+
+    account_name: str = attrs.field(validator=lambda _i, _a, value: _names.check_storage_account_name(value))
+    url: str = attrs.field()
+    mount_as: str = attrs.field(validator=lambda _i, _a, value: _check_mount_as(value))
+    account_key: str = attrs.field(repr=False)
+    file_mode: str = attrs.field(default="0777", validator=_check_file_mode)
+    directory_mode: str = attrs.field(default="0777", validator=_check_file_mode)
+
+    @url.validator
+    def _check_url(self, _attribute: Any, value: object) -> None:
+        if not isinstance(value, str) or not value.startswith("https://") or value.rstrip("/").count("/") < 3:
+            raise ValidationError("azure_file_url", value, "must be https://<account>.file.<suffix>/<share>")
+
+    @property
+    def name(self) -> str:
+        """The share's name: the last component of its URL."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def root(self) -> SharePath:
+        return SharePath(self, "")  # type: ignore[arg-type]  # a SharePath only needs url and mount_as
+
+    def __truediv__(self, path: str) -> SharePath:
+        return SharePath(self, path)  # type: ignore[arg-type]
+
+    def mount_reference(self) -> Any:
+        """The ``AzureFileShareReference`` that mounts this share (it carries the key)."""
+        from azure.mgmt.batchai import models
+
+        return models.AzureFileShareReference(
+            account_name=self.account_name,
+            azure_file_url=self.url,
+            credentials=models.AzureStorageCredentialsInfo(account_key=self.account_key),
+            relative_mount_path=self.mount_as,
+            file_mode=self.file_mode,
+            directory_mode=self.directory_mode,
         )

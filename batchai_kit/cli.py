@@ -140,23 +140,36 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
               help="Run on an emulator started with `batchai-kit emulator --ready-file`.")
 @click.option("--train-digits", type=click.IntRange(1, 8000), help="Train on fewer of the 8,000 digits.")
 @click.option("--test-digits", type=click.IntRange(1, 2000), help="Test on fewer of the 2,000 digits.")
+@click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Cluster nodes; more than 1 trains data-parallel over MPI, one rank per node.")
+@click.option("--processes", type=click.IntRange(1, 256),
+              help="MPI ranks in all (default: one per node); more than 1 trains data-parallel.")
 def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None, ready_file: Path | None,
-               train_digits: int | None, test_digits: int | None) -> None:
-    """Train MNIST with CNTK on a one-node Batch AI GPU cluster (Microsoft's quickstart).
+               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None) -> None:
+    """Train MNIST with CNTK on a Batch AI GPU cluster (Microsoft's quickstart).
 
     By default everything runs on the embedded emulator, where the job really trains in the
-    CNTK runtime; --azure, --config or --ready-file run the same flow elsewhere.
+    CNTK runtime; --azure, --config or --ready-file run the same flow elsewhere. --nodes 2
+    trains data-parallel across two nodes (on the emulator the nodes share this machine's cores).
     """
     from ._quickstart_cli import run_quickstart
 
     run_quickstart(epochs=epochs, out=out, keep=keep, use_azure=use_azure, config=config, ready_file=ready_file,
-                   train_digits=train_digits, test_digits=test_digits)
+                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes)
 
 
 def _register_subcommands() -> None:
+    from ._cli_clusters import cluster
+    from ._cli_export import export
+    from ._cli_jobs import job
+    from ._cli_run import run
     from .local._runtime_cli import runtime
 
     main.add_command(runtime)
+    main.add_command(run)
+    main.add_command(job)
+    main.add_command(cluster)
+    main.add_command(export)
 
 
 _register_subcommands()

@@ -4,6 +4,7 @@
 
     BatchAIKitError
     ├── ValidationError          a value breaks a rule; nothing was sent (also a ValueError)
+    │   └── UnsupportedSetting   a Batch AI JSON setting batchai_kit cannot honour
     ├── RuntimeUnavailable       a toolkit runtime is missing or broken (and its subclasses)
     ├── ServiceError             Azure answered with an error: .code .message .status .retry_after
     │   ├── NotFound
@@ -77,6 +78,11 @@ class ValidationError(BatchAIKitError, ValueError):
         self.rule = rule
         shown = "<redacted>" if secret else repr(value)
         super().__init__(f"{field}={shown}: {rule}")
+
+
+class UnsupportedSetting(ValidationError):
+    """A setting of a Batch AI JSON spec that batchai_kit cannot honour (a blob or NFS mount, a
+    private registry...): refused, naming its JSON path, rather than silently dropped."""
 
 
 class RuntimeUnavailable(BatchAIKitError):

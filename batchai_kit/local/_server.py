@@ -16,7 +16,13 @@ log = logging.getLogger("batchai_kit.local.server")
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens."""
+    """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens.
+
+    Nagle's algorithm off (TCP_NODELAY): with it, each small response waited ~12 ms for the
+    client's delayed ACK, three times the cost of handling the request.
+    """
+
+    disable_nagle_algorithm = True
 
     def log_request(self, code="-", size="-"):  # noqa: D401 - werkzeug hook
         log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)

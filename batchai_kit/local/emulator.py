@@ -8,11 +8,9 @@ command writes to a JSON ready file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 import uuid
@@ -25,6 +23,8 @@ from azure.core.credentials import AccessToken
 from ._faults import FaultInjector, FaultPlan
 from ._server import RunningServer, serve_https
 from ._tls import generate_self_signed
+from .aad import Authority, AuthorityApp, is_authority_path, open_authority
+from .arm.account import StorageAccount
 from .arm.app import ArmApp
 from .arm.control import ControlPlane
 from .arm.store import Store
@@ -34,13 +34,21 @@ from .runner import LocalNodeRunner
 
 log = logging.getLogger("batchai_kit.local")
 
-TOKEN_LIFETIME = 7 * 24 * 3600
+READY_TOKEN_LIFETIME = 7 * 24 * 3600  # the ready file's token; clients that run longer sign in
+DEFAULT_RESOURCE = "https://management.core.windows.net/"  # the audience Azure CLI asks ARM tokens for
 STORAGE_ACCOUNT = "batchaikitlocal"  # never devstoreaccount1: azure-storage-file treats that as Azurite
 
 
 @attrs.frozen
 class EmulatorInfo:
-    """Where a running emulator is and how to talk to it. ``token`` is a secret: not in repr."""
+    """Where a running emulator is and how to talk to it. ``token``, ``storage_key`` and
+    ``client_secret`` are secrets: not in repr.
+
+    ``authority`` is the Azure AD-compatible authority host (the emulator's own URL): a client
+    signs in at ``{authority}/{tenant_id}`` with ``client_id`` and ``client_secret`` (a service
+    principal of the emulator's directory). ``token`` is an access token for ARM issued at
+    start, valid for a week.
+    """
 
     arm_endpoint: str
     subscription_id: str
@@ -50,6 +58,10 @@ class EmulatorInfo:
     storage_account: str
     token: str = attrs.field(repr=False)
     storage_key: str = attrs.field(repr=False)
+    authority: str = ""
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = attrs.field(default="", repr=False)
 
     @property
     def storage_connection_string(self) -> str:
@@ -61,51 +73,30 @@ class EmulatorInfo:
         return {"arm_endpoint": self.arm_endpoint, "subscription_id": self.subscription_id,
                 "ca_cert": str(self.ca_cert), "data_dir": str(self.data_dir), "token": self.token,
                 "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
-                "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid()}
-
-
-class TokenStore:
-    """Bearer tokens the emulator issued; only their SHA-256 digests are kept on disk."""
-
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
-        self._store = store
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[str, float] = json.loads(store.meta("tokens") or "{}")
-
-    @staticmethod
-    def _digest(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def issue(self, lifetime: float = TOKEN_LIFETIME) -> AccessToken:
-        token = secrets.token_urlsafe(32)
-        expires = self._clock() + lifetime
-        with self._lock:
-            now = self._clock()
-            self._tokens = {d: e for d, e in self._tokens.items() if e > now}
-            self._tokens[self._digest(token)] = expires
-            self._store.set_meta("tokens", json.dumps(self._tokens))
-        return AccessToken(token, int(expires))
-
-    def valid(self, token: str) -> bool:
-        with self._lock:
-            expires = self._tokens.get(self._digest(token))
-        return expires is not None and expires > self._clock()
+                "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid(),
+                "authority": self.authority, "tenant_id": self.tenant_id, "client_id": self.client_id,
+                "client_secret": self.client_secret}
 
 
 class LocalCredential:
-    """An azure-core TokenCredential that gets its tokens from an in-process emulator."""
+    """An azure-core TokenCredential that gets its tokens from an in-process emulator's authority
+    (the same signed tokens its token endpoint hands out, without the HTTP round trip)."""
 
-    def __init__(self, tokens: TokenStore):
-        self._tokens = tokens
-        self._token: AccessToken | None = None
+    def __init__(self, authority: Authority, base_url: str):
+        self._authority = authority
+        self._base_url = base_url
+        self._tokens: dict[str, AccessToken] = {}
         self._lock = threading.Lock()
 
     def get_token(self, *scopes, **kwargs) -> AccessToken:
+        scope = scopes[0] if scopes else DEFAULT_RESOURCE + "/.default"
+        resource = scope[: -len("/.default")] if scope.endswith("/.default") else scope
         with self._lock:
-            if self._token is None or self._token.expires_on - time.time() < 300:
-                self._token = self._tokens.issue()
-            return self._token
+            token = self._tokens.get(resource)
+            if token is None or token.expires_on - time.time() < 300:
+                issued = self._authority.issue(self._base_url, resource)
+                token = self._tokens[resource] = AccessToken(issued.token, issued.expires_on)
+            return token
 
     def close(self) -> None:
         pass
@@ -132,7 +123,7 @@ class Emulator:
         self.files: FilesService | None = None
         self.store: Store | None = None
         self.control: ControlPlane | None = None
-        self.tokens: TokenStore | None = None
+        self.authority: Authority | None = None
         self.server: RunningServer | None = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -145,7 +136,7 @@ class Emulator:
         if subscription is None:
             subscription = str(uuid.uuid4())
             self.store.set_meta("subscription_id", subscription)
-        self.tokens = TokenStore(self.store)
+        self.authority = open_authority(self.data_dir / "aad", self.store)
         storage_key = self.store.meta("storage_key")
         if storage_key is None:
             storage_key = generate_account_key()
@@ -153,8 +144,8 @@ class Emulator:
         certificate = generate_self_signed(self.data_dir / "tls")
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
-        arm = ArmApp(self.control, self.tokens.valid)
-        app = self._dispatch(arm)
+        arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
+        app = self._dispatch(arm, AuthorityApp(self.authority))
         if isinstance(self.fault_plan, FaultPlan):
             app = self.fault_injector = FaultInjector(app, self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
             log.info("Injecting faults: %s", self.fault_plan.describe())
@@ -171,12 +162,18 @@ class Emulator:
         self.info = EmulatorInfo(arm_endpoint=self.server.base_url, subscription_id=subscription,
                                  ca_cert=certificate.cert_path, data_dir=self.data_dir,
                                  files_endpoint=files_endpoint, storage_account=STORAGE_ACCOUNT,
-                                 token=self.tokens.issue().token, storage_key=storage_key)
+                                 token=self.authority.issue(self.server.base_url, DEFAULT_RESOURCE,
+                                                            lifetime=READY_TOKEN_LIFETIME).token,
+                                 storage_key=storage_key, authority=self.server.base_url,
+                                 tenant_id=self.authority.tenant_id,
+                                 client_id=self.authority.principal.client_id,
+                                 client_secret=self.authority.principal.secret)
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
-    def _dispatch(self, arm: ArmApp):
-        """One port for both planes: ``/{account}/...`` is Azure Files, the rest is ARM."""
+    def _dispatch(self, arm: ArmApp, authority: AuthorityApp):
+        """One port for everything: ``/{account}/...`` is Azure Files, ``/{tenant}/oauth2/...`` and
+        the other Azure AD paths are the authority, the rest is ARM."""
         files = self.files
         prefix = f"/{STORAGE_ACCOUNT}"
 
@@ -184,6 +181,8 @@ class Emulator:
             path = environ.get("PATH_INFO", "")
             if path == prefix or path.startswith(prefix + "/"):
                 return files(environ, start_response)
+            if is_authority_path(path):
+                return authority(environ, start_response)
             return arm(environ, start_response)
 
         return app
@@ -196,7 +195,7 @@ class Emulator:
                 log.exception("Control plane tick failed")
 
     def credential(self) -> LocalCredential:
-        return LocalCredential(self.tokens)
+        return LocalCredential(self.authority, self.info.arm_endpoint)
 
     def write_ready_file(self, path: Path) -> None:
         """Write the ready file atomically with mode 0600 (it holds a bearer token)."""

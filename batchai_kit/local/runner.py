@@ -92,6 +92,8 @@ class LocalNodeRunner:
 
     def cluster_path_segment(self, cluster: dict) -> str:
         parts = self._segments(cluster)
+        if len(parts) == 8:  # .../providers/Microsoft.BatchAI/clusters/{c}: API 2017-09-01-preview, 2018-03-01
+            return f"{parts[1]}/{parts[3]}/clusters/{parts[7]}/{cluster['internal']['guid']}"
         return f"{parts[1]}/{parts[3]}/workspaces/{parts[7]}/clusters/{parts[9]}/{cluster['internal']['guid']}"
 
     @staticmethod

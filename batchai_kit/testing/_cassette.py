@@ -6,9 +6,14 @@
   holding a secret value seen while recording.
 - Matchers ``batchai_body`` (JSON compared as data, GUIDs and timestamps loosely) and
   ``batchai_range`` (the Range / x-ms-range header: a log tail reads the same URL at growing offsets).
-- ``play_in_order``: each request gets the next recorded answer to it and, once those are used
-  up, the last one again. Polls replay as recorded; a replay that polls more often than the
-  recording did sees the final state again instead of failing.
+- ``play_strictly`` (the default replay): the recording is a script. Each request must be the
+  next unplayed interaction recorded for its resource (scheme, host, path), equal in method, URL,
+  range and body; an answer repeats only where the recording repeated it (a run of polls that
+  saving cut short); every interaction must be played by the end of the test. Concurrent
+  requests to different resources (parallel transfers) replay in any order.
+- ``play_in_order`` (the opt-out, ``@pytest.mark.batchai_lenient_replay``): each request gets the
+  next recorded answer to it and, once those are used up, the last one again; nothing checks
+  that every interaction was played.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import functools
 import json
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
-from ._scrub import SCRUBBER, fix_content_length, mask_volatile, normalise_interactions
+from ._scrub import REPEATED, SCRUBBER, fix_content_length, mask_volatile, normalise_interactions
 
 SERIALIZER_NAME = "batchai.yaml"
 MATCH_BODY = "batchai_body"
@@ -133,7 +139,9 @@ def _comparable(body: Any) -> Any:
 
 def match_body(r1: Any, r2: Any) -> None:
     """Bodies equal as JSON data (or as text), GUIDs, timestamps and ETags compared loosely."""
-    assert _comparable(r1.body) == _comparable(r2.body), "the request bodies differ"
+    # Raised, not asserted: the message stays the same under pytest's assertion rewriting and -O.
+    if _comparable(r1.body) != _comparable(r2.body):
+        raise AssertionError("the request bodies differ")
 
 
 def _range(request: Any) -> tuple:
@@ -142,7 +150,8 @@ def _range(request: Any) -> tuple:
 
 
 def match_range(r1: Any, r2: Any) -> None:
-    assert _range(r1) == _range(r2), f"ranges differ: {_range(r1)} != {_range(r2)}"
+    if _range(r1) != _range(r2):
+        raise AssertionError(f"ranges differ: {_range(r1)} != {_range(r2)}")
 
 
 def register(vcr: Any) -> None:
@@ -195,3 +204,121 @@ def play_in_order(cassette: Any, *, patience: int = 50) -> None:
         )
 
     cassette.play_response = play_response
+
+
+# --- strict replay ---------------------------------------------------------------------------------
+
+class ReplayMismatch(AssertionError):
+    """A replayed request is not the next one the recording holds for its resource."""
+
+
+def _resource(request: Any) -> tuple:
+    """What a request acts on: its URL without the query (one file, one job, one operation)."""
+    return (request.scheme, request.host, request.port, request.path)
+
+
+def _describe(request: Any) -> str:
+    ranges = ", ".join(f"{name}: {value}" for name, value in zip(("Range", "x-ms-range"), _range(request)) if value)
+    url = urlsplit(request.uri)
+    target = url.path + (f"?{url.query}" if url.query else "")
+    return f"{request.method} {target}" + (f" ({ranges})" if ranges else "")
+
+
+class StrictPlayer:
+    """Strict replay of a loaded vcrpy Cassette (see the module docstring); ``install`` hooks it in.
+
+    A mismatch raises :class:`ReplayMismatch` from the request, and is also kept in
+    ``violations``: the library may turn the exception into its own error, or a test may expect
+    an error, and the test must fail all the same (the pytest plugin checks ``problems()``).
+    """
+
+    def __init__(self, cassette: Any):
+        self.cassette = cassette
+        self.lock = threading.Lock()
+        self.sequences: dict[tuple, list[int]] = collections.defaultdict(list)
+        for index, (request, _) in enumerate(cassette.data):
+            self.sequences[_resource(request)].append(index)
+        self.next: collections.Counter = collections.Counter()  # per resource: position of the next unplayed
+        self.played: collections.Counter = collections.Counter()
+        self.violations: list[str] = []
+
+    def install(self) -> "StrictPlayer":
+        cassette = self.cassette
+        cassette.allow_playback_repeats = True  # vcrpy lets us answer; we decide what may repeat
+        cassette.can_play_response_for = self.can_play_response_for
+        cassette.play_response = self.play_response
+        return self
+
+    def can_play_response_for(self, request: Any) -> bool:
+        # Every request the cassette would record is ours to judge, so that one the recording does
+        # not hold fails with the resource's expected next request, not vcrpy's generic message.
+        return bool(self.cassette.filter_request(request))
+
+    def _matches(self, request: Any, index: int) -> tuple[bool, list]:
+        from vcr.matchers import get_matchers_results
+
+        _, failures = get_matchers_results(request, self.cassette.data[index][0], self.cassette._match_on)
+        return not failures, failures
+
+    def play_response(self, request: Any) -> Any:
+        request = self.cassette.filter_request(request)
+        with self.lock:
+            resource = _resource(request)
+            sequence = self.sequences.get(resource, [])
+            position = self.next[resource]
+            if position < len(sequence):
+                index = sequence[position]
+                matched, failures = self._matches(request, index)
+                if matched:
+                    self.next[resource] += 1
+                    return self._play(index)
+            else:
+                index, failures = None, []
+            if position > 0:
+                previous = sequence[position - 1]
+                if self.cassette.data[previous][1].get(REPEATED) and self._matches(request, previous)[0]:
+                    return self._play(previous)
+            message = self._mismatch(request, index, failures, position, sequence)
+            self.violations.append(message)
+        raise ReplayMismatch(message)
+
+    def _play(self, index: int) -> Any:
+        self.played[index] += 1
+        self.cassette.play_counts[index] += 1
+        return self.cassette.data[index][1]
+
+    def _mismatch(self, request: Any, index: int | None, failures: list, position: int, sequence: list) -> str:
+        where = f"The cassette {self.cassette.path!r}"
+        if not sequence:
+            return (f"{where} holds no request to {request.scheme}://{request.host}{request.path}, and the code "
+                    f"sent {_describe(request)}. Re-record the cassette if that change is intended "
+                    "(docs/testing.md).")
+        if index is None:
+            return (f"{where} holds {len(sequence)} request(s) to {request.path}, all played; the code sent "
+                    f"one more: {_describe(request)}. A request repeats in replay only where the recording "
+                    "repeated it; re-record the cassette if that change is intended (docs/testing.md).")
+        details = "; ".join(f"{name}: {message}" if message else name for name, message in failures)
+        return (f"{where}: request {position + 1} of {len(sequence)} to {request.path} was recorded as "
+                f"{_describe(self.cassette.data[index][0])}, and the code sent {_describe(request)} "
+                f"(differs in {details}). Re-record the cassette if that change is intended (docs/testing.md).")
+
+    def unplayed(self) -> list[int]:
+        return [index for index in range(len(self.cassette.data)) if not self.played[index]]
+
+    def problems(self) -> list[str]:
+        """What makes the replay fail: the mismatches seen, then the interactions left unplayed."""
+        problems = list(self.violations)
+        unplayed = self.unplayed()
+        if unplayed:
+            listed = "\n".join(f"  #{index + 1}: {_describe(self.cassette.data[index][0])}" for index in unplayed[:20])
+            more = f"\n  ... and {len(unplayed) - 20} more" if len(unplayed) > 20 else ""
+            problems.append(f"The cassette {self.cassette.path!r} holds {len(unplayed)} interaction(s) the test "
+                            f"did not play: the code no longer sends them.\n{listed}{more}\nRe-record the "
+                            "cassette if that change is intended (docs/testing.md).")
+        return problems
+
+
+def play_strictly(cassette: Any) -> StrictPlayer:
+    """Make ``cassette`` (a loaded vcrpy Cassette) replay strictly; the returned player's
+    ``problems()`` says, at the end of the test, what went wrong."""
+    return StrictPlayer(cassette).install()

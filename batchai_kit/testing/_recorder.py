@@ -2,7 +2,8 @@
 
 - playback: an ``Azure`` for the fixed endpoint ``https://batchai-kit.emulator`` (which never
   resolves: vcrpy answers every request from the cassette), a static token, the zero
-  subscription; ``playback_mode()`` is on, so no wait, SDK poll or retry sleeps;
+  subscription; ``playback_mode()`` is on, so no wait, SDK poll or retry sleeps; and an SDK
+  long-running operation polls when the code waits on it (``deferred_lro_polling``);
 - emulator (recording): an in-process emulator on a temporary directory with instant phase
   timings, whose port, subscription, token and storage key the scrubber maps to the fixed values
   above, so that the cassette replays against the playback ``Azure``;
@@ -107,6 +108,56 @@ def _recording_emulator_class() -> Any:
     return RecordingEmulator
 
 
+class _DeferredThread(threading.Thread):
+    """A thread that runs its target in the thread that first waits on it (``join``,
+    ``is_alive``), not when it is started."""
+
+    _deferred = False
+
+    def start(self) -> None:
+        self._deferred = True
+
+    def _run_deferred(self) -> None:
+        if self._deferred:
+            self._deferred = False
+            self.run()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._run_deferred()
+
+    def is_alive(self) -> bool:
+        self._run_deferred()
+        return False
+
+
+class _ThreadingWithDeferredThreads:
+    """The ``threading`` module as azure-core's poller sees it in replay."""
+
+    Thread = _DeferredThread
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+class deferred_lro_polling:
+    """In replay, an azure-core ``LROPoller`` polls when the code waits on it (``result()``,
+    ``wait()``, ``done()``), in the waiting thread, instead of in a thread of its own from the
+    moment it is made. Replay then sends the polls exactly where the code waits for them, and an
+    operation the code never waits on leaves its recorded status unplayed (strict replay fails),
+    instead of a background thread playing it at a time no test controls."""
+
+    def __enter__(self) -> "deferred_lro_polling":
+        from azure.core.polling import _poller
+
+        self._module = _poller
+        self._previous = _poller.threading
+        _poller.threading = _ThreadingWithDeferredThreads()  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._module.threading = self._previous
+
+
 def _admin() -> AdminUser:
     return AdminUser(RECORDING_ADMIN_USER, password=RECORDING_ADMIN_PASSWORD)
 
@@ -141,6 +192,7 @@ class Recorder:
         self.emulator: Any = None
         self._faults = _Faults()
         self._playback: Any = None
+        self._polling: Any = None
 
     @property
     def playback(self) -> bool:
@@ -155,6 +207,7 @@ class Recorder:
         if self.mode == "playback":
             self._playback = playback_mode()
             self._playback.__enter__()
+            self._polling = deferred_lro_polling().__enter__()
             self.azure = playback_azure()
         elif self.mode == "emulator":
             self.azure = self._start_emulator()
@@ -169,6 +222,9 @@ class Recorder:
                 self.emulator = None
         finally:
             SCRUBBER.clear()
+            if self._polling is not None:
+                self._polling.__exit__(*exc_info)
+                self._polling = None
             if self._playback is not None:
                 self._playback.__exit__(*exc_info)
                 self._playback = None

@@ -295,6 +295,9 @@ def fix_content_length(response: dict) -> None:
             headers[name] = [str(size)]
 
 
+# The mark of an answer the recording got more often than the cassette keeps (a poll cut short).
+REPEATED = "repeated"
+
 # The status of a long-running operation (Azure-AsyncOperation and Location headers point here).
 _OPERATION_STATUS = re.compile(r"/(?:operationresults|operationstatuses)/", re.IGNORECASE)
 
@@ -307,22 +310,29 @@ def normalise_interactions(interactions: Iterable[dict]) -> list[dict]:
       operation ends, and how often it heard "InProgress" first says nothing.
     - A run of successful (2xx) answers to the same request, identical after fixing, keeps its
       first two: two still show a reader (and a replay) that the state held, also when two
-      callers asked in turn (a create's final read, then a wait's first poll).
+      callers asked in turn (a create's final read, then a wait's first poll). The second is
+      marked ``repeated: true`` when more were cut: strict replay may play it again, and only it.
     - Errors are kept as they came: how many 429s a retry policy saw is behaviour.
     """
     guids = _Guids()
     kept: list[dict] = []
     previous: dict[str, list[str]] = {}
+    last_kept: dict[str, dict] = {}
     for interaction in interactions:
         fixed = _normalise_strings(interaction, guids)
+        marked = fixed["response"].pop(REPEATED, False)  # a saved cassette's mark (saving it again keeps it)
         fix_content_length(fixed["response"])
         key = _key(fixed)
         response = json.dumps(fixed["response"], sort_keys=True, default=str)
         status = int((fixed["response"].get("status") or {}).get("code") or 0)
         seen = previous.get(key, [])
         if 200 <= status < 300 and seen[-2:] == [response, response]:
+            last_kept[key]["response"][REPEATED] = True
             continue
         previous[key] = (seen + [response])[-2:]
+        if marked:
+            fixed["response"][REPEATED] = True
+        last_kept[key] = fixed
         kept.append(fixed)
     last_of_operation = {}
     for index, interaction in enumerate(kept):

@@ -12,6 +12,12 @@ Fixtures:
 
 Each recorded test gets its own ``$BATCHAI_KIT_HOME`` (journal) under ``tmp_path``.
 
+Replay is strict (``play_strictly``): each request must be the next one recorded for its resource,
+a request repeats only where the recording repeated it, and a test that leaves recorded
+interactions unplayed fails (at teardown, after the fixtures that used the recorder are done).
+``@pytest.mark.batchai_lenient_replay`` opts a test out (for a test that polls an unknown number
+of times): a request then gets its next recorded answer, or the last one again, and leftovers pass.
+
 pytest loads this module in every project where batchai_kit is installed: it imports nothing
 beyond pytest until a fixture of it is used, so it costs nothing without pytest-recording.
 """
@@ -24,6 +30,24 @@ import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._recorder import Recorder
+
+
+LENIENT_MARKER = "batchai_lenient_replay"
+_CALL_REPORT = pytest.StashKey[Any]()
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", f"{LENIENT_MARKER}: replay this test's cassette leniently (a request may get its last answer "
+        "again, recorded interactions may be left unplayed): for a test that polls an unknown number of times")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report
+    return report
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-recording's hook; absent without pytest-recording
@@ -50,7 +74,7 @@ def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch:
                      ) -> Iterator["Recorder"]:
     """Replays or records this test's cassette; ``.azure`` is where the test's resources live."""
     from .._journal import HOME_ENV
-    from ._cassette import SERIALIZER_NAME, play_in_order
+    from ._cassette import SERIALIZER_NAME, play_in_order, play_strictly
     from ._recorder import Recorder
 
     cassette = request.getfixturevalue("vcr")
@@ -63,15 +87,34 @@ def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch:
                     pytrace=False)
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "batchai-kit-home"))
     mode = _mode(cassette)
+    player = None
     with Recorder(mode, tmp_path) as recorder:
         if recorder.playback:
             from pytest_recording import network
 
-            play_in_order(cassette)
+            if request.node.get_closest_marker(LENIENT_MARKER):
+                play_in_order(cassette)
+            else:
+                player = play_strictly(cassette)
             with network.blocking_context(allowed_hosts=None):
                 yield recorder
         else:
             yield recorder
+    if player is not None:
+        _fail_on_replay_problems(request.node, player)
+
+
+def _fail_on_replay_problems(item: Any, player: Any) -> None:
+    """Fail a strictly replayed test that sent what the recording did not, or left part of it
+    unplayed. A test that failed already is only told about the mismatches (which may be why it
+    failed: the library can turn one into its own error); what it left unplayed is no news."""
+    call = item.stash.get(_CALL_REPORT, None)
+    if call is None or call.passed:  # None: this module was not loaded as a plugin (no report hook)
+        problems = player.problems()
+    else:
+        problems = [problem for problem in player.violations if problem not in call.longreprtext]
+    if problems:
+        pytest.fail("strict replay: " + "\n\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -122,3 +122,19 @@ def test_replay_gives_a_poll_its_next_answer_only_after_what_was_recorded_before
     play = cassette.play_response
     assert [play("GET job"), play("GET job"), play("PATCH job"), play("GET job"), play("GET job")] == [
         "running", "running", "resized", "steady", "steady"]
+
+
+def test_the_kept_answer_of_a_run_that_saving_cut_short_is_marked_repeated():
+    uri = f"{kit.FAKE_ENDPOINT}/job"
+    polls = [interaction(uri, body="running")] * 3 + [interaction(uri, body="done")] * 2
+    throttled = [interaction(f"{kit.FAKE_ENDPOINT}/c", status=429, body="slow down")] * 3
+    saved = _scrub.normalise_interactions(polls + throttled)
+    assert [(i["response"]["body"]["string"], i["response"].get("repeated")) for i in saved] == [
+        ("running", None), ("running", True), ("done", None), ("done", None)] + [("slow down", None)] * 3
+
+
+def test_saving_a_saved_cassette_again_keeps_its_marks():
+    uri = f"{kit.FAKE_ENDPOINT}/job"
+    saved = _scrub.normalise_interactions([interaction(uri, body="running")] * 4 + [interaction(uri, body="done")])
+    assert _scrub.normalise_interactions(json.loads(json.dumps(saved))) == saved
+    assert saved[1]["response"]["repeated"] is True

@@ -4,6 +4,17 @@ Plain Python, no HTTP: each public method is one service operation; it validates
 service validates (beyond the spec's schema, which ``validation`` checks), changes documents,
 and raises :class:`ArmError` with the service's status and code. Time-driven progress (nodes
 allocating, jobs scheduled, deletions) lives in :mod:`machines` and runs on :meth:`advance`.
+
+Resource-group-level resources (API 2017-09-01-preview and 2018-03-01: clusters, jobs and file
+servers directly under a resource group, no workspaces or experiments) live in the same state
+model: ``workspace=None`` (and ``experiment=None`` for jobs) names the resource group's *implicit
+scope*, a hidden workspace document whose id is ``.../resourceGroups/{rg}/providers/
+Microsoft.BatchAI``. Its children's ids are then exactly the older versions' ids
+(``.../providers/Microsoft.BatchAI/clusters/{name}``, ``.../jobs/{name}``); it holds clusters,
+file servers and jobs; it is made on the first create, never listed as a workspace, and deleted
+with its resource group. These resources carry their own ``location`` and ``tags``, as the older
+versions' bodies do. They and the workspaces' resources are separate namespaces: a 2018-05-01
+client does not see them, nor an older client a workspace's (``docs/legacy.md``).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from typing import Callable, Protocol
 
 from . import machines
 from .errors import ArmError, not_found, resource_group_not_found
-from .resources import (child_id, new_document, new_etag, resource_group_id, strip_secrets, wire,
+from .resources import (child_id, new_document, new_etag, resource_group_id, scope_id, strip_secrets, wire,
                         workspace_id)
 from .store import Store
 from .timing import Timings, iso, parse_duration
@@ -85,9 +96,57 @@ class ControlPlane:
     def _group(self, group: str) -> dict:
         return self._live(resource_group_id(self.subscription_id, group), "resourcegroup", group)
 
-    def _workspace(self, group: str, workspace: str) -> dict:
-        self._group(group)
+    def _workspace(self, group: str, workspace: str | None, create: bool = False) -> dict:
+        """A workspace, or with ``workspace=None`` the resource group's implicit scope (module
+        docstring); *create* makes the scope when it does not exist yet."""
+        group_doc = self._group(group)
+        if workspace is None:
+            return self._scope(group_doc, create)
         return self._live(workspace_id(self.subscription_id, group, workspace), "workspace", workspace)
+
+    def _scope(self, group_doc: dict, create: bool) -> dict:
+        resource_id = scope_id(self.subscription_id, group_doc["name"])
+        doc = self.store.get(resource_id)
+        if create:
+            self._refuse_if_deleting_rg(group_doc)
+        if doc is not None or not create:
+            # an unsaved stand-in when absent: it has no children, and lookups in it answer 404
+            return doc or {"id": resource_id, "key": resource_id.lower(), "kind": "workspace", "name": "",
+                           "properties": {}, "internal": {"implicit": True}}
+        doc = new_document("workspace", resource_id, group_doc["name"], group_doc,
+                           properties={"provisioningState": "succeeded"})
+        doc["internal"]["implicit"] = True
+        self.store.put(doc)
+        return doc
+
+    def _experiment(self, group: str, workspace: str | None, experiment: str | None, create: bool = False) -> dict:
+        """The parent of jobs: an experiment, or the implicit scope (both names None)."""
+        parent = self._workspace(group, workspace, create)
+        if experiment is None:
+            return parent
+        return self._child(parent, "experiments", "experiment", experiment)
+
+    @staticmethod
+    def is_scoped(doc: dict) -> bool:
+        """Whether *doc* lives directly under a resource group (API 2017-09-01-preview / 2018-03-01)."""
+        return bool(doc.get("parent")) and doc["parent"].endswith("/providers/microsoft.batchai")
+
+    def _own_fields(self, workspace: str | None, body: dict) -> dict:
+        """``location`` and ``tags`` of a resource-group-level resource (none under a workspace)."""
+        if workspace is not None:
+            return {}
+        return {"location": (body.get("location") or "").replace(" ", "").lower() or None,
+                "tags": body.get("tags")}
+
+    def list_scoped(self, kind: str, group: str | None = None) -> list[dict]:
+        """Resource-group-level resources of *kind* in the subscription or in one group."""
+        with self.lock:
+            if group is not None:
+                self._group(group)
+            prefix = None if group is None else scope_id(self.subscription_id, group).lower()
+            return sorted((d for d in self.store.of_kind(kind)
+                           if self.is_scoped(d) and (prefix is None or d["parent"] == prefix)),
+                          key=lambda d: d["key"])
 
     def _child(self, parent: dict, collection: str, kind: str, name: str) -> dict:
         return self._live(child_id(parent["id"], collection, name), kind, name)
@@ -211,8 +270,10 @@ class ControlPlane:
     def list_workspaces(self, group: str | None = None) -> list[dict]:
         with self.lock:
             if group is not None:
-                return sorted(self.store.children(self._group(group)["id"], "workspace"), key=lambda d: d["key"])
-            return sorted(self.store.of_kind("workspace"), key=lambda d: d["key"])
+                found = self.store.children(self._group(group)["id"], "workspace")
+            else:
+                found = self.store.of_kind("workspace")
+            return sorted((d for d in found if not d["internal"].get("implicit")), key=lambda d: d["key"])
 
     def delete_workspace(self, group: str, name: str) -> dict | None:
         with self.lock:
@@ -261,7 +322,7 @@ class ControlPlane:
         parse_vm_size(properties.get("vmSize", ""))
         public, secrets = strip_secrets("cluster", properties)
         with self.lock:
-            parent = self._workspace(group, workspace)
+            parent = self._workspace(group, workspace, create=True)
             self._refuse_if_deleting(parent)
             resource_id = child_id(parent["id"], "clusters", name)
             existing = self.store.get(resource_id)
@@ -281,7 +342,8 @@ class ControlPlane:
                 "allocationStateTransitionTime": iso(now), "currentNodeCount": 0,
                 "nodeStateCounts": dict(EMPTY_COUNTS), "errors": [],
             })
-            doc = new_document("cluster", resource_id, name, parent, properties=public)
+            doc = new_document("cluster", resource_id, name, parent, properties=public,
+                               **self._own_fields(workspace, body))
             doc["internal"] = {"guid": str(uuid.uuid4()), "nodes": [], "secrets": secrets,
                                "allocation_since": now, "target": machines.initial_target(public),
                                "autoscale_at": now, "node_serial": 0}
@@ -309,9 +371,11 @@ class ControlPlane:
                                + (", or update its scale settings with PATCH." if existing["kind"] == "cluster" else "."),
                                f"properties.{field}")
 
-    def update_cluster(self, group: str, workspace: str, name: str, body: dict) -> dict:
+    def update_cluster(self, group: str, workspace: str | None, name: str, body: dict) -> dict:
         with self.lock:
             doc = self._child(self._workspace(group, workspace), "clusters", "cluster", name)
+            if workspace is None and "tags" in (body or {}):
+                doc["tags"] = body["tags"]
             scale = ((body or {}).get("properties") or {}).get("scaleSettings")
             if doc["properties"]["provisioningState"] == "deleting":
                 raise ArmError(409, "Conflict", f"The cluster {name} is being deleted.")
@@ -352,7 +416,7 @@ class ControlPlane:
         public, secrets = strip_secrets("fileserver", properties)
         (public.get("dataDisks") or {}).setdefault("cachingType", "none")  # the spec's default, reported back
         with self.lock:
-            parent = self._workspace(group, workspace)
+            parent = self._workspace(group, workspace, create=True)
             self._refuse_if_deleting(parent)
             resource_id = child_id(parent["id"], "fileservers", name)
             existing = self.store.get(resource_id)
@@ -362,7 +426,8 @@ class ControlPlane:
             now = self.now()
             public.update({"creationTime": iso(now), "provisioningState": "creating",
                            "provisioningStateTransitionTime": iso(now)})
-            doc = new_document("fileserver", resource_id, name, parent, properties=public)
+            doc = new_document("fileserver", resource_id, name, parent, properties=public,
+                               **self._own_fields(workspace, body))
             doc["internal"] = {"secrets": secrets, "created": now}
             self.store.put(doc)
             return doc, self._new_operation(doc, "create")
@@ -388,7 +453,7 @@ class ControlPlane:
         properties = body.get("properties") or {}
         public, secrets = strip_secrets("job", properties)
         with self.lock:
-            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            parent = self._experiment(group, workspace, experiment, create=True)
             self._refuse_if_deleting(parent)
             resource_id = child_id(parent["id"], "jobs", name)
             existing = self.store.get(resource_id)
@@ -417,15 +482,16 @@ class ControlPlane:
             now = self.now()
             public.setdefault("schedulingPriority", "normal")
             public["schedulingPriority"] = public["schedulingPriority"].lower()
+            where = f"workspaces/{workspace}/experiments/{experiment}/" if workspace is not None else ""
             public.update({
                 "toolType": TOOLKITS[toolkit],
-                "jobOutputDirectoryPathSegment": f"{self.subscription_id}/{group}/workspaces/{workspace}/"
-                                                 f"experiments/{experiment}/jobs/{name}/{job_guid}",
+                "jobOutputDirectoryPathSegment": f"{self.subscription_id}/{group}/{where}jobs/{name}/{job_guid}",
                 "creationTime": iso(now), "provisioningState": "succeeded",
                 "provisioningStateTransitionTime": iso(now), "executionState": "queued",
                 "executionStateTransitionTime": iso(now),
             })
-            doc = new_document("job", resource_id, name, parent, properties=public)
+            doc = new_document("job", resource_id, name, parent, properties=public,
+                               **self._own_fields(workspace, body))
             doc["internal"] = {"guid": job_guid, "secrets": secrets, "cluster": cluster["key"],
                                "wall_clock": wall_clock, "created": now, "nodes": [],
                                # outputs stay listable after the cluster is gone
@@ -434,9 +500,8 @@ class ControlPlane:
             machines.schedule(self, cluster)
             return doc, self._new_operation(doc, "create")
 
-    def _job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
-        parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
-        return self._child(parent, "jobs", "job", name)
+    def _job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict:
+        return self._child(self._experiment(group, workspace, experiment), "jobs", "job", name)
 
     def get_job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
         with self.lock:
@@ -444,12 +509,12 @@ class ControlPlane:
 
     def list_jobs(self, group: str, workspace: str, experiment: str) -> list[dict]:
         with self.lock:
-            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            parent = self._experiment(group, workspace, experiment)
             return sorted(self.store.children(parent["id"], "job"), key=lambda d: d["key"])
 
     def delete_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
         with self.lock:
-            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            parent = self._experiment(group, workspace, experiment)
             doc = self.store.get(child_id(parent["id"], "jobs", name))
             return self._begin_delete(doc) if doc else None
 
@@ -497,6 +562,11 @@ class ControlPlane:
     def get_operation(self, name: str) -> dict | None:
         with self.lock:
             return self.store.get(f"operation:{name}")
+
+    def operation_target(self, operation: dict) -> dict | None:
+        """The resource an operation acts on, if it still exists."""
+        with self.lock:
+            return self.store.get(operation["target"])
 
     # -- deletion and time-driven progress --------------------------------------------------------------
 

@@ -31,6 +31,12 @@ def workspace_id(subscription: str, group: str, workspace: str) -> str:
     return f"{resource_group_id(subscription, group)}/{PROVIDER}/workspaces/{workspace}"
 
 
+def scope_id(subscription: str, group: str) -> str:
+    """The implicit scope of a resource group's clusters, jobs and file servers (API 2017-09-01-preview
+    and 2018-03-01): their ids are ``{scope}/clusters/{name}`` and so on."""
+    return f"{resource_group_id(subscription, group)}/{PROVIDER}"
+
+
 def child_id(parent_id: str, collection: str, name: str) -> str:
     return f"{parent_id}/{collection}/{name}"
 
