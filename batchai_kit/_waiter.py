@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 import attrs
 
@@ -207,7 +207,7 @@ class Waiter:
                 if error is not None:
                     raise error
                 if done(value):
-                    return value
+                    return cast(T, value)
             now = clock()
             remaining = deadline - now
             if remaining <= 0:
@@ -306,7 +306,7 @@ class TransientRetry:
     sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False)
     rng: random.Random = attrs.field(factory=random.Random, repr=False)
 
-    def begin(self) -> "Attempts":
+    def begin(self) -> Attempts:
         """The retry bookkeeping of one request, starting now."""
         start = self.clock()
         deadline = start + self.budget_s
@@ -375,9 +375,10 @@ def _tell(body: Any) -> int | None:
     if not hasattr(body, "read"):
         return None
     try:
-        return body.tell()
+        position: int = body.tell()
     except (AttributeError, OSError, ValueError):
         return None
+    return position
 
 
 def arm_retry_policy(retry: TransientRetry | None = None) -> Any:
@@ -396,7 +397,7 @@ def arm_retry_policy(retry: TransientRetry | None = None) -> Any:
 
     policy_retry = retry or TransientRetry()
 
-    class DeadlineRetryPolicy(HTTPPolicy):
+    class DeadlineRetryPolicy(HTTPPolicy[Any, Any]):
         retry = policy_retry
 
         def send(self, request: Any) -> Any:

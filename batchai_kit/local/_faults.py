@@ -92,7 +92,7 @@ class FaultPlan:
             raise ValidationError("faults", self.describe(), "the rates add up to more than 1")
 
     @classmethod
-    def parse(cls, text: str) -> "FaultPlan":
+    def parse(cls, text: str) -> FaultPlan:
         """A plan from ``"429=0.1,500=0.05,reset=0.02,seed=1"`` (see the module docstring)."""
         if not isinstance(text, str):
             raise ValidationError("faults", text, f"must be a string like '429=0.1,seed=1', not {type(text).__name__}")

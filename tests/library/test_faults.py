@@ -17,7 +17,6 @@ import batchai_kit as bk
 from batchai_kit import quickstart
 from batchai_kit._journal import Journal
 from batchai_kit.local.arm.timing import Timings
-
 from tests.library.conftest import GROUP, POLL, WORKSPACE, local_files, write_tree
 
 ACCOUNT = "/batchaikitlocal"
@@ -31,7 +30,7 @@ class Script:
         self.hits: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
 
-    def add(self, kind: str, method: str, path: str, times: int = 1) -> "Script":
+    def add(self, kind: str, method: str, path: str, times: int = 1) -> Script:
         with self.lock:
             self.rules.append([kind, method, re.compile(path), times])
         return self

@@ -13,7 +13,6 @@ from batchai_kit.cli import main
 from batchai_kit.errors import ValidationError
 from batchai_kit.local._faults import FAILING, KINDS, FaultInjector, FaultPlan
 
-
 # --- the syntax ------------------------------------------------------------------------------------
 
 

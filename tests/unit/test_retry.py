@@ -125,7 +125,7 @@ def test_a_waits_probes_run_under_the_waits_deadline():
     waiter.wait_until(probe, lambda n: n == 3, describe="three probes")
     after = time.monotonic()
     # the remaining time of the wait (30, 29, 28 s on its clock) from the real monotonic clock's now
-    assert [round(d - before) for d in seen][0] == 30
+    assert next(round(d - before) for d in seen) == 30
     assert all(before + 27 <= d <= after + 30 for d in seen)
     assert seen[0] - seen[2] == pytest.approx(2.0, abs=0.5)
     assert current_deadline() is None
@@ -186,7 +186,7 @@ def test_jitter_shortens_each_delay_by_at_most_its_fraction():
     delays = [attempts.next_delay() for _ in range(8)]
     for n, delay in enumerate(delays):
         assert 0.5 * 2**n <= delay <= 2**n
-    assert len(set(round(d / 2**n, 6) for n, d in enumerate(delays))) > 1  # really random
+    assert len({round(d / 2**n, 6) for n, d in enumerate(delays)}) > 1  # really random
 
 
 def test_retry_after_lengthens_a_shorter_delay():
@@ -435,7 +435,7 @@ def test_the_policy_raises_the_connection_failure_at_the_deadline():
 
 
 def test_the_policy_resends_the_same_body():
-    transport, final = run_pipeline(policy(FakeClock()), (500, {}), (200, {}), method="PUT", body=b'{"a": 1}')
+    transport, _final = run_pipeline(policy(FakeClock()), (500, {}), (200, {}), method="PUT", body=b'{"a": 1}')
     assert [body for _, body in transport.sent] == [b'{"a": 1}', b'{"a": 1}']
 
 
