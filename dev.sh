@@ -8,6 +8,7 @@
 #   ./dev.sh conformance [args]   the conformance suite: the real Azure CLI (installed into its own
 #                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
 #                                 against a running emulator (tests/conformance)
+#   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -24,7 +25,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
@@ -65,8 +66,15 @@ case "$command" in
         setup
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    lint)
+        if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/mypy" ]; then
+            setup
+        fi
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|conformance|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|conformance|lint|setup} [args]" >&2
         exit 2
         ;;
 esac

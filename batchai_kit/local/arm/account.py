@@ -19,9 +19,15 @@ subscription client read, in the shapes Azure answers with:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from .errors import ArmError, subscription_not_found
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..aad import Authority
+    from .control import ControlPlane
 
 STORAGE_RESOURCE_GROUP = "batchaikit-local"
 LOCATION = "eastus"
@@ -84,15 +90,15 @@ class AccountRoutes:
     """ArmApp's handlers for the account side (mixed into ArmApp, which supplies ``control``,
     ``authority``, ``storage`` and ``_json``-style helpers through :func:`respond`)."""
 
-    control: object
-    authority: object
+    control: ControlPlane
+    authority: Authority
     storage: StorageAccount | None
 
     def _subscription(self) -> dict:
-        subscription = self.control.subscription_id  # type: ignore[attr-defined]
+        subscription = self.control.subscription_id
         return {"id": f"/subscriptions/{subscription}", "authorizationSource": "RoleBased",
                 "managedByTenants": [], "subscriptionId": subscription,
-                "tenantId": self.authority.tenant_id,  # type: ignore[attr-defined]
+                "tenantId": self.authority.tenant_id,
                 "displayName": SUBSCRIPTION_NAME, "state": "Enabled",
                 "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
                                          "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}}
@@ -101,12 +107,12 @@ class AccountRoutes:
         return {"value": [self._subscription()], "count": {"type": "Total", "value": 1}}
 
     def Subscriptions_Get(self, request, subscriptionId):
-        if subscriptionId.lower() != self.control.subscription_id.lower():  # type: ignore[attr-defined]
+        if subscriptionId.lower() != self.control.subscription_id.lower():
             raise subscription_not_found(subscriptionId)
         return self._subscription()
 
     def Tenants_List(self, request):
-        tenant = self.authority.tenant_id  # type: ignore[attr-defined]
+        tenant = self.authority.tenant_id
         return {"value": [{"id": f"/tenants/{tenant}", "tenantId": tenant, "countryCode": "US",
                            "displayName": SUBSCRIPTION_NAME, "domains": [TENANT_DOMAIN],
                            "tenantCategory": "Home", "defaultDomain": TENANT_DOMAIN, "tenantType": "AAD"}]}
@@ -118,7 +124,7 @@ class AccountRoutes:
         files = f"{request.host_url.rstrip('/')}/{account.name}/"
         return {
             "sku": {"name": "Standard_LRS", "tier": "Standard"}, "kind": "StorageV2",
-            "id": (f"/subscriptions/{self.control.subscription_id}/resourceGroups/"  # type: ignore[attr-defined]
+            "id": (f"/subscriptions/{self.control.subscription_id}/resourceGroups/"
                    f"{STORAGE_RESOURCE_GROUP}/providers/Microsoft.Storage/storageAccounts/{account.name}"),
             "name": account.name, "type": "Microsoft.Storage/storageAccounts", "location": LOCATION, "tags": {},
             "properties": {

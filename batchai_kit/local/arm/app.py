@@ -180,7 +180,7 @@ class ArmApp(LegacyHandlers, AccountRoutes):
             return _error(exc)
         except HTTPException as exc:
             return _json({"error": {"code": exc.name.replace(" ", ""), "message": exc.description}}, exc.code)
-        except Exception:  # noqa: BLE001 - answer 500 like the service, never a traceback
+        except Exception:
             log.exception("Internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "InternalServerError",
                                     "message": "The server encountered an internal error."}}, 500)
@@ -253,7 +253,7 @@ class ArmApp(LegacyHandlers, AccountRoutes):
         except ValueError:
             raise ArmError(400, "InvalidSkipToken", "The $skiptoken query parameter is invalid.") from None
         chunk, following = ControlPlane.page(items, skip, max_results)
-        body = {"value": chunk}
+        body: dict[str, object] = {"value": chunk}
         if following is not None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
             args.append(("$skiptoken", str(following)))
@@ -430,10 +430,10 @@ class ArmApp(LegacyHandlers, AccountRoutes):
             raise ArmError(400, "InvalidParameter", "The $top query parameter must be an integer.") from None
         skip = int(request.args.get("$skiptoken", "0") or 0)
         chunk, following = ControlPlane.page(items, skip, max(1, top))
-        body = {"value": chunk}
+        body: dict[str, object] = {"value": chunk}
         if following is not None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
-            body["nextLink"] = f"{self._base(request)}{request.path}?{urlencode(args + [('$skiptoken', following)])}"
+            body["nextLink"] = f"{self._base(request)}{request.path}?{urlencode([*args, ('$skiptoken', following)])}"
         return _json(body)
 
     def ResourceGroups_CreateOrUpdate(self, request, subscriptionId, resourceGroupName):
