@@ -67,7 +67,7 @@ class EmulatorTarget:
     data_dir: str
 
     @classmethod
-    def from_ready_file(cls, path: Path) -> "EmulatorTarget":
+    def from_ready_file(cls, path: Path) -> EmulatorTarget:
         try:
             ready = json.loads(Path(path).read_text())
         except FileNotFoundError:
