@@ -29,11 +29,18 @@ def main(verbose: int) -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the endpoint, subscription, CA certificate path and a token here (JSON, mode 0600) "
                    "once ready.")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None) -> None:
+@click.option("--faults", metavar="SPEC",
+              help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
+                   "(rates from 0 to 1; see docs/emulator.md).")
+def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
+    from .errors import ValidationError
     from .local.emulator import Emulator
 
-    instance = Emulator(data_dir, host=host, port=port)
+    try:
+        instance = Emulator(data_dir, host=host, port=port, faults=faults)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
