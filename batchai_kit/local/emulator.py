@@ -15,11 +15,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import attrs
 from azure.core.credentials import AccessToken
 
+from ._faults import FaultInjector, FaultPlan
+from ._private import open_private, private_directory
 from ._server import RunningServer, serve_https
 from ._threads import background_thread
 from ._tls import generate_self_signed
@@ -109,13 +111,17 @@ class Emulator:
     """A running emulator; use :func:`emulator` or :meth:`start` / :meth:`stop`."""
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True):
+                 timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True,
+                 faults: Any = None):
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
         self.timings = timings or Timings()
         self.tick = tick
         self.run_nodes = run_nodes
+        # Injected faults (``--faults``), applied to every request of every plane; None: none.
+        self.fault_plan = FaultPlan.of(faults)
+        self.fault_injector: FaultInjector | None = None
         self.files: FilesService | None = None
         self.store: Store | None = None
         self.control: ControlPlane | None = None
@@ -126,7 +132,7 @@ class Emulator:
         self.info: EmulatorInfo | None = None
 
     def start(self) -> EmulatorInfo:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)  # 0700, also when it exists: it holds keys and secrets
         self.store = Store(self.data_dir / "state.sqlite3")
         subscription = self.store.meta("subscription_id")
         if subscription is None:
@@ -141,8 +147,13 @@ class Emulator:
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
         arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
-        self.server = serve_https(self._dispatch(arm, AuthorityApp(self.authority)), certificate, self.host,
-                                  self.port)
+        app = self._dispatch(arm, AuthorityApp(self.authority))
+        if isinstance(self.fault_plan, FaultPlan):
+            app = self.fault_injector = FaultInjector(app, self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+            log.info("Injecting faults: %s", self.fault_plan.describe())
+        elif self.fault_plan is not None:  # a scripted choose(method, path)
+            app = self.fault_injector = FaultInjector(app, choose=self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+        self.server = serve_https(app, certificate, self.host, self.port)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
         if self.run_nodes:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
@@ -204,8 +215,7 @@ class Emulator:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with open_private(temporary) as fh:
             json.dump(self._started.ready_file_content(), fh, indent=2)
         os.replace(temporary, path)
 
