@@ -29,11 +29,16 @@ def main(verbose: int) -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the endpoint, subscription, CA certificate path and a token here (JSON, mode 0600) "
                    "once ready.")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None) -> None:
+@click.option("--proxy", is_flag=True,
+              help="Also run an HTTPS proxy that sends Azure's own host names (management.azure.com, "
+                   "login.microsoftonline.com, the storage account's file host) here, for code that cannot be "
+                   "given an endpoint: set HTTPS_PROXY to the proxy URL printed and REQUESTS_CA_BUNDLE to the "
+                   "CA certificate (docs/legacy.md).")
+def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
     from .local.emulator import Emulator
 
-    instance = Emulator(data_dir, host=host, port=port)
+    instance = Emulator(data_dir, host=host, port=port, proxy=proxy)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -43,6 +48,9 @@ def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None) -> N
             instance.write_ready_file(ready_file)
         click.echo(f"Emulator listening on {info.arm_endpoint} (subscription {info.subscription_id}, "
                    f"CA certificate {info.ca_cert})", err=True)
+        if info.proxy_url:
+            click.echo(f"HTTPS proxy for Azure host names on {info.proxy_url}: HTTPS_PROXY={info.proxy_url} "
+                       f"NO_PROXY=127.0.0.1,localhost REQUESTS_CA_BUNDLE={info.ca_cert}", err=True)
         stop.wait()
     finally:
         click.echo("Stopping emulator", err=True)
