@@ -5,6 +5,10 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
+#                                 environments with the Batch AI SDKs of 2017-2018
+#   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
+#                                 its code unchanged) with both older API versions: tests/legacy
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -41,8 +45,16 @@ case "$command" in
         setup
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    legacy)
+        exec bash scripts/legacy-sdks "$VENV/bin/python"
+        ;;
+    seed)
+        setup
+        bash scripts/legacy-sdks "$VENV/bin/python"
+        exec "$VENV/bin/python" -m pytest --legacy-sdks tests/legacy "$@"
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac
