@@ -5,6 +5,7 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
 #   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
 #                                 environments with the Batch AI SDKs of 2017-2018
 #   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
@@ -25,7 +26,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
@@ -53,8 +54,15 @@ case "$command" in
         bash scripts/legacy-sdks "$VENV/bin/python"
         exec "$VENV/bin/python" -m pytest --legacy-sdks tests/legacy "$@"
         ;;
+    lint)
+        if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/mypy" ]; then
+            setup
+        fi
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|setup|legacy|seed} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|lint|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac

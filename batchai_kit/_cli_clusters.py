@@ -94,7 +94,7 @@ def delete_cluster(name: str, yes: bool, output: str, **where: Any) -> None:
     from ._resource import azure_errors, journal_deleted
 
     with reported_errors():
-        ws, model = _get(where, name)
+        ws, _model = _get(where, name)
         confirm_deletion(f"cluster {name}", yes)
         with azure_errors(f"Deleting cluster {name}"):
             ws.batchai.clusters.begin_delete(ws.resource_group, ws.name, name).result()

@@ -15,8 +15,18 @@ from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import click
 
-from .errors import (AuthenticationFailed, BatchAIKitError, ConnectionFailed, JobFailed, NodesUnusable, NotFound,
-                     RuntimeUnavailable, ServiceError, Timeout, ValidationError)
+from .errors import (
+    AuthenticationFailed,
+    BatchAIKitError,
+    ConnectionFailed,
+    JobFailed,
+    NodesUnusable,
+    NotFound,
+    RuntimeUnavailable,
+    ServiceError,
+    Timeout,
+    ValidationError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +76,7 @@ def report(message: str) -> None:
     click.echo(f"batchai-kit: error: {message}", err=True)
 
 
-def fail(message: str, code: int) -> "click.exceptions.Exit":
+def fail(message: str, code: int) -> click.exceptions.Exit:
     """Say why on stderr; the ``click.exceptions.Exit`` to raise for ``code``."""
     report(message)
     return click.exceptions.Exit(int(code))

@@ -8,8 +8,16 @@ from typing import Any, Callable, Optional, TypeVar
 
 import click
 
-from ._cli_common import (connect, connection_options, emit, emit_fields, last_segment, output_option, reported_errors,
-                          resource_json)
+from ._cli_common import (
+    connect,
+    connection_options,
+    emit,
+    emit_fields,
+    last_segment,
+    output_option,
+    reported_errors,
+    resource_json,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

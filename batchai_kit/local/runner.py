@@ -145,7 +145,7 @@ class LocalNodeRunner:
             return []
         share, base = location
         relative = posixpath.normpath(posixpath.join(base, directory or "."))
-        if relative.startswith("..") or relative.startswith("/"):
+        if relative.startswith(("..", "/")):
             raise ArmError(400, "InvalidParameter", f"The directory '{directory}' leaves the output directory.",
                            "directory")
         relative = "" if relative == "." else relative
@@ -153,7 +153,7 @@ class LocalNodeRunner:
         if not local.is_dir():
             return []
         expiry = datetime.datetime.fromtimestamp(self.clock() + expiry_minutes * 60, tz=datetime.timezone.utc)
-        entries = []
+        entries: list[dict] = []
         for entry in sorted(os.scandir(local), key=lambda e: e.name):
             if entry.is_dir():
                 entries.append({"name": entry.name, "fileType": "directory"})

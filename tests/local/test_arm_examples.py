@@ -351,7 +351,7 @@ PREREQUISITES = {
     "PutFileServer": workspace,
     "PutJob": lambda c: (ready_cluster(c), experiment(c)),
     "PutWorkspace": group,
-    "TerminateJob": lambda c: running_job(c),
+    "TerminateJob": running_job,
 }
 
 # The resource a Put example creates, read back with this Get example once its operation succeeded.

@@ -22,7 +22,6 @@ import pytest
 import requests
 
 import batchai_kit.local
-from batchai_kit.local.arm.timing import Timings
 
 from .test_arm_examples import EXAMPLE_SUBSCRIPTION, GUID, RunForever, shape_differences
 

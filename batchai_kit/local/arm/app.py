@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..aad import Authority, TokenRejected, arm_audiences
 from . import legacy
+from .account import ACCOUNT_ROUTES, METADATA_PATH, AccountRoutes, StorageAccount, cloud_metadata
 from .control import ControlPlane
 from .errors import ArmError, subscription_not_found
 from .legacy_handlers import BODY as _BODY
@@ -91,6 +92,7 @@ ROUTES = [
     (RG, ["DELETE"], "ResourceGroups_Delete"),
     (SUB + "/operationresults/<operationName>", ["GET"], "ResourceGroups_OperationResult"),
     *legacy.ROUTES,
+    *ACCOUNT_ROUTES,  # subscriptions, tenants, Microsoft.Storage (account.py)
 ]
 
 # ARM paths are case-insensitive: rules are matched against the lowercased path, and the
@@ -124,12 +126,17 @@ def _error(error: ArmError) -> Response:
     return _json(error.body(), error.status)
 
 
-class ArmApp(LegacyHandlers):
+# Microsoft.Resources-style endpoints: any dated api-version from OLDEST_RESOURCES_API on.
+_DATED_VERSION_ENDPOINTS = ("ResourceGroups_", "Subscriptions_", "Tenants_", "StorageAccounts_")
+
+
+class ArmApp(LegacyHandlers, AccountRoutes):
     """A WSGI app serving the control plane to real SDK clients."""
 
-    def __init__(self, control: ControlPlane, authority: Authority):
+    def __init__(self, control: ControlPlane, authority: Authority, storage: StorageAccount | None = None):
         self.control = control
         self.authority = authority
+        self.storage = storage
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -140,6 +147,8 @@ class ArmApp(LegacyHandlers):
 
     def dispatch(self, request: Request) -> Response:
         try:
+            if request.path.rstrip("/").lower() == METADATA_PATH and request.method == "GET":
+                return _json(cloud_metadata(request.host_url, request.args.get("api-version")))
             refused = self._authenticate(request)
             if refused is not None:
                 return refused
@@ -158,19 +167,20 @@ class ArmApp(LegacyHandlers):
             self._check_api_version(endpoint, request)
             version = version_of(request)
             operation_id = legacy.spec_operation(endpoint, version)
-            if not endpoint.startswith("ResourceGroups_") and is_spec_operation(operation_id, version):
+            if not endpoint.startswith(_DATED_VERSION_ENDPOINTS) and is_spec_operation(operation_id, version):
                 body = self._body(request) if request.method in ("PUT", "PATCH") else None
                 validate_request(operation_id, params, body, version)
                 request.environ[_QUERY] = validate_query(operation_id, request.args, version)
                 request.environ[_BODY] = body
             self.control.advance()
             handler = getattr(self, endpoint)
-            return handler(request, **params)
+            answer = handler(request, **params)
+            return answer if isinstance(answer, Response) else _json(answer)
         except ArmError as exc:
             return _error(exc)
         except HTTPException as exc:
             return _json({"error": {"code": exc.name.replace(" ", ""), "message": exc.description}}, exc.code)
-        except Exception:  # noqa: BLE001 - answer 500 like the service, never a traceback
+        except Exception:
             log.exception("Internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "InternalServerError",
                                     "message": "The server encountered an internal error."}}, 500)
@@ -200,7 +210,7 @@ class ArmApp(LegacyHandlers):
         if not version:
             raise ArmError(400, "MissingApiVersionParameter",
                            "The api-version query parameter (?api-version=) is required for all requests.")
-        if endpoint.startswith("ResourceGroups_"):
+        if endpoint.startswith(_DATED_VERSION_ENDPOINTS):
             match = _DATE_VERSION.match(version)
             if not match or version[:10] < OLDEST_RESOURCES_API:
                 raise ArmError(400, "InvalidApiVersionParameter",
@@ -243,7 +253,7 @@ class ArmApp(LegacyHandlers):
         except ValueError:
             raise ArmError(400, "InvalidSkipToken", "The $skiptoken query parameter is invalid.") from None
         chunk, following = ControlPlane.page(items, skip, max_results)
-        body = {"value": chunk}
+        body: dict[str, object] = {"value": chunk}
         if following is not None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
             args.append(("$skiptoken", str(following)))
@@ -420,10 +430,10 @@ class ArmApp(LegacyHandlers):
             raise ArmError(400, "InvalidParameter", "The $top query parameter must be an integer.") from None
         skip = int(request.args.get("$skiptoken", "0") or 0)
         chunk, following = ControlPlane.page(items, skip, max(1, top))
-        body = {"value": chunk}
+        body: dict[str, object] = {"value": chunk}
         if following is not None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
-            body["nextLink"] = f"{self._base(request)}{request.path}?{urlencode(args + [('$skiptoken', following)])}"
+            body["nextLink"] = f"{self._base(request)}{request.path}?{urlencode([*args, ('$skiptoken', following)])}"
         return _json(body)
 
     def ResourceGroups_CreateOrUpdate(self, request, subscriptionId, resourceGroupName):

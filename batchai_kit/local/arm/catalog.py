@@ -14,7 +14,7 @@ from pathlib import Path
 _SPEC = Path(__file__).parent.parent / "spec"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def operations(version: str = "2018-05-01") -> list[dict]:
     """The catalogue *version* answers (2018-05-01's for any version without its own)."""
     path = _SPEC / version / "operations.json"

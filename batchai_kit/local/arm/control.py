@@ -28,8 +28,7 @@ from typing import Callable, Protocol
 
 from . import machines
 from .errors import ArmError, not_found, resource_group_not_found
-from .resources import (child_id, new_document, new_etag, resource_group_id, scope_id, strip_secrets, wire,
-                        workspace_id)
+from .resources import child_id, new_document, new_etag, resource_group_id, scope_id, strip_secrets, wire, workspace_id
 from .store import Store
 from .timing import Timings, iso, parse_duration
 from .usages import parse_vm_size, usages
@@ -167,7 +166,7 @@ class ControlPlane:
         self.store.put(operation)
         return operation
 
-    def location_of(self, doc: dict) -> str:
+    def location_of(self, doc: dict | None) -> str:
         while doc is not None and not doc.get("location"):
             doc = self.store.get(doc["parent"]) if doc.get("parent") else None
         return doc["location"] if doc else "eastus"
@@ -190,7 +189,8 @@ class ControlPlane:
             if existing is not None:
                 if existing["properties"]["provisioningState"] == "Deleting":
                     raise ArmError(409, "ResourceGroupBeingDeleted",
-                                   f"The resource group '{group}' is in deprovisioning state and cannot perform this operation.")
+                                   f"The resource group '{group}' is in deprovisioning state "
+                                   "and cannot perform this operation.")
                 if existing["location"].lower() != body["location"].replace(" ", "").lower():
                     raise ArmError(409, "InvalidResourceGroupLocation",
                                    f"Invalid resource group location '{body['location']}'. The Resource group "
@@ -253,7 +253,8 @@ class ControlPlane:
     def _refuse_if_deleting_rg(self, group: dict) -> None:
         if group["properties"]["provisioningState"] == "Deleting":
             raise ArmError(409, "ResourceGroupBeingDeleted",
-                           f"The resource group '{group['name']}' is in deprovisioning state and cannot perform this operation.")
+                           f"The resource group '{group['name']}' is in deprovisioning state "
+                           "and cannot perform this operation.")
 
     def update_workspace(self, group: str, name: str, body: dict) -> dict:
         with self.lock:
@@ -317,7 +318,7 @@ class ControlPlane:
 
     # -- clusters --------------------------------------------------------------------------------
 
-    def create_cluster(self, group: str, workspace: str, name: str, body: dict) -> tuple[dict, dict]:
+    def create_cluster(self, group: str, workspace: str | None, name: str, body: dict) -> tuple[dict, dict]:
         properties = body.get("properties") or {}
         parse_vm_size(properties.get("vmSize", ""))
         public, secrets = strip_secrets("cluster", properties)
@@ -368,7 +369,8 @@ class ControlPlane:
                                f"Changing property 'properties.{field}' of existing {existing['kind']} "
                                f"{existing['name']} is not allowed (have {have!r}, requested {want!r}); "
                                "delete it and create it again"
-                               + (", or update its scale settings with PATCH." if existing["kind"] == "cluster" else "."),
+                               + (", or update its scale settings with PATCH."
+                                  if existing["kind"] == "cluster" else "."),
                                f"properties.{field}")
 
     def update_cluster(self, group: str, workspace: str | None, name: str, body: dict) -> dict:
@@ -387,7 +389,7 @@ class ControlPlane:
             self._touch(doc)
             return doc
 
-    def get_cluster(self, group: str, workspace: str, name: str) -> dict:
+    def get_cluster(self, group: str, workspace: str | None, name: str) -> dict:
         with self.lock:
             return self._child(self._workspace(group, workspace), "clusters", "cluster", name)
 
@@ -396,13 +398,13 @@ class ControlPlane:
             return sorted(self.store.children(self._workspace(group, workspace)["id"], "cluster"),
                           key=lambda d: d["key"])
 
-    def delete_cluster(self, group: str, workspace: str, name: str) -> dict | None:
+    def delete_cluster(self, group: str, workspace: str | None, name: str) -> dict | None:
         with self.lock:
             parent = self._workspace(group, workspace)
             doc = self.store.get(child_id(parent["id"], "clusters", name))
             return self._begin_delete(doc) if doc else None
 
-    def cluster_remote_logins(self, group: str, workspace: str, name: str) -> list[dict]:
+    def cluster_remote_logins(self, group: str, workspace: str | None, name: str) -> list[dict]:
         with self.lock:
             doc = self.get_cluster(group, workspace, name)
             return [machines.remote_login(node) for node in doc["internal"]["nodes"]
@@ -410,7 +412,7 @@ class ControlPlane:
 
     # -- file servers ------------------------------------------------------------------------------
 
-    def create_file_server(self, group: str, workspace: str, name: str, body: dict) -> tuple[dict, dict]:
+    def create_file_server(self, group: str, workspace: str | None, name: str, body: dict) -> tuple[dict, dict]:
         properties = body.get("properties") or {}
         parse_vm_size(properties.get("vmSize", ""))
         public, secrets = strip_secrets("fileserver", properties)
@@ -432,7 +434,7 @@ class ControlPlane:
             self.store.put(doc)
             return doc, self._new_operation(doc, "create")
 
-    def get_file_server(self, group: str, workspace: str, name: str) -> dict:
+    def get_file_server(self, group: str, workspace: str | None, name: str) -> dict:
         with self.lock:
             return self._child(self._workspace(group, workspace), "fileservers", "fileserver", name)
 
@@ -441,7 +443,7 @@ class ControlPlane:
             return sorted(self.store.children(self._workspace(group, workspace)["id"], "fileserver"),
                           key=lambda d: d["key"])
 
-    def delete_file_server(self, group: str, workspace: str, name: str) -> dict | None:
+    def delete_file_server(self, group: str, workspace: str | None, name: str) -> dict | None:
         with self.lock:
             parent = self._workspace(group, workspace)
             doc = self.store.get(child_id(parent["id"], "fileservers", name))
@@ -449,7 +451,8 @@ class ControlPlane:
 
     # -- jobs ----------------------------------------------------------------------------------------
 
-    def create_job(self, group: str, workspace: str, experiment: str, name: str, body: dict) -> tuple[dict, dict]:
+    def create_job(self, group: str, workspace: str | None, experiment: str | None, name: str,
+                   body: dict) -> tuple[dict, dict]:
         properties = body.get("properties") or {}
         public, secrets = strip_secrets("job", properties)
         with self.lock:
@@ -503,7 +506,7 @@ class ControlPlane:
     def _job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict:
         return self._child(self._experiment(group, workspace, experiment), "jobs", "job", name)
 
-    def get_job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
+    def get_job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict:
         with self.lock:
             return self._job(group, workspace, experiment, name)
 
@@ -512,13 +515,13 @@ class ControlPlane:
             parent = self._experiment(group, workspace, experiment)
             return sorted(self.store.children(parent["id"], "job"), key=lambda d: d["key"])
 
-    def delete_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
+    def delete_job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict | None:
         with self.lock:
             parent = self._experiment(group, workspace, experiment)
             doc = self.store.get(child_id(parent["id"], "jobs", name))
             return self._begin_delete(doc) if doc else None
 
-    def terminate_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
+    def terminate_job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict | None:
         """The operation tracking termination, or None when the job has already finished (200)."""
         with self.lock:
             doc = self._job(group, workspace, experiment, name)
@@ -528,7 +531,7 @@ class ControlPlane:
             machines.terminate_job(self, doc, "JobTerminated", "The job was terminated by the user.")
             return operation
 
-    def job_remote_logins(self, group: str, workspace: str, experiment: str, name: str) -> list[dict]:
+    def job_remote_logins(self, group: str, workspace: str | None, experiment: str | None, name: str) -> list[dict]:
         with self.lock:
             doc = self._job(group, workspace, experiment, name)
             cluster = self.store.get(doc["internal"]["cluster"])
@@ -537,7 +540,7 @@ class ControlPlane:
             return [machines.remote_login(node) for node in cluster["internal"]["nodes"]
                     if node.get("job") == doc["key"]]
 
-    def job_output_files(self, group: str, workspace: str, experiment: str, name: str, output_id: str,
+    def job_output_files(self, group: str, workspace: str | None, experiment: str | None, name: str, output_id: str,
                          directory: str, expiry_minutes: int) -> list[dict]:
         with self.lock:
             doc = self._job(group, workspace, experiment, name)

@@ -132,7 +132,7 @@ def spec_operation(endpoint: str, version: str) -> str:
 class _Shape:
     """What an object of a definition may hold: member name -> shape (None: any value)."""
 
-    __slots__ = ("members", "items", "values")
+    __slots__ = ("items", "members", "values")
 
     def __init__(self):
         self.members: dict[str, _Shape | None] | None = None
@@ -140,7 +140,7 @@ class _Shape:
         self.values: _Shape | None = None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shape(version: str, definition: str) -> _Shape:
     document = spec(version)
     built: dict[str, _Shape] = {}

@@ -7,11 +7,16 @@ implicit scope), and renders the answer in the request's api-version.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from werkzeug.wrappers import Request, Response
 
 from . import legacy
 from .errors import ArmError
 from .responses import json_response
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .control import ControlPlane
 
 QUERY = "batchai_kit.query"  # environ keys for what dispatch validated
 BODY = "batchai_kit.body"
@@ -28,6 +33,13 @@ def is_older(request: Request) -> bool:
 class LegacyHandlers:
     """Clusters, jobs and file servers under a resource group; needs ``control``, ``_page`` and
     ``_accepted`` from the app."""
+
+    if TYPE_CHECKING:  # pragma: no cover - what the app provides
+        control: ControlPlane
+
+        def _page(self, request: Request, items: list[dict]) -> Response: ...
+
+        def _accepted(self, request: Request, operation: dict | None) -> Response: ...
 
     def _render(self, request: Request, doc: dict) -> Response:
         return json_response(legacy.render(version_of(request), doc), 200, {"ETag": doc["etag"]})

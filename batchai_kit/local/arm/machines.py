@@ -409,8 +409,9 @@ def _advance_operations(cp) -> None:
         if action == "delete":
             status = "Succeeded" if target is None else None
         elif target is None:
-            status, error = "Failed", {"code": "ResourceDeleted",
-                                       "message": f"{operation['resourceId']} was deleted before the operation completed."}
+            status, error = "Failed", {
+                "code": "ResourceDeleted",
+                "message": f"{operation['resourceId']} was deleted before the operation completed."}
         elif action == "create":
             state = target["properties"].get("provisioningState")
             status = {"succeeded": "Succeeded", "failed": "Failed"}.get(state)

@@ -46,7 +46,7 @@ def new_etag() -> str:
 
 
 def new_document(kind: str, resource_id: str, name: str, parent: dict | None, **fields) -> dict:
-    doc = {
+    doc: dict = {
         "key": resource_id.lower(),
         "kind": kind,
         "parent": parent["key"] if parent else None,
@@ -70,7 +70,7 @@ def wire(doc: dict) -> dict:
     return body
 
 
-def strip_secrets(kind: str, properties: dict) -> dict:
+def strip_secrets(kind: str, properties: dict) -> tuple[dict, dict]:
     """Split request *properties* into (public properties, secrets) for a cluster, job or file server.
 
     Secrets are what the service never reports back: admin passwords, storage account keys,

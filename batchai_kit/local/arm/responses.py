@@ -7,7 +7,7 @@ import json
 from werkzeug.wrappers import Response
 
 
-def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
+def json_response(body, status: int | None = 200, headers: dict | None = None) -> Response:
     """*body* as JSON (None: an empty body, no content type) with *status* and *headers*."""
     data = b"" if body is None else json.dumps(body).encode()
     response = Response(data, status=status, headers=headers or {})

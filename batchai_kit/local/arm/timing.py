@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+
 import attrs
 import isodate
 
@@ -25,7 +26,7 @@ class Timings:
     retry_after: int = attrs.field(default=1, validator=attrs.validators.ge(0))
 
     @classmethod
-    def instant(cls) -> "Timings":
+    def instant(cls) -> Timings:
         return cls(0, 0, 0, 0, 0, 0, 0)
 
 

@@ -103,6 +103,7 @@ class _Job:
         for own in node_vars:
             # Service variables last: a user variable cannot move the job's own paths.
             self.node_envs.append({**base, "PYTHONUNBUFFERED": "1", **user, **secrets, **job_vars, **own})
+        assert self.log is not None  # opened by _job_directories
         self.log.write(f"Job {self.name} starting on node(s) {', '.join(n.node_id for n in self.nodes)}; "
                        f"toolkit {tool_type(props)}; image {image or '(host)'}")
 
@@ -148,6 +149,7 @@ class _Job:
         stdouterr = absolute_path(prefix, known, "stdOutErrPathPrefix") / self.segment / "stdouterr"
         stdouterr.mkdir(parents=True, exist_ok=True)
         self.stdouterr = stdouterr
+        paths: dict[str | None, Path]
         if len(self.nodes) == 1:
             paths = {None: stdouterr / "execution.log"}
         else:
@@ -187,10 +189,7 @@ class _Job:
         env = dict(self.node_envs[plan.node])
         env.update({name: expand(value, env) for name, value in plan.env.items()})
         cwd = Path(env["AZ_BATCHAI_JOB_TEMP"])
-        if plan.shell:
-            argv = (_bash(env), *plan.argv[1:])
-        else:
-            argv = tuple(expand(word, env) for word in plan.argv)
+        argv = (_bash(env), *plan.argv[1:]) if plan.shell else tuple(expand(word, env) for word in plan.argv)
         if plan.script is not None:
             script = cwd / expand(plan.script, env)
             if not script.is_file():

@@ -107,7 +107,7 @@ OLDER_VERSIONS = ("2017-09-01-preview", "2018-03-01")
 # The spec, compiled once, with its prose rules
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def spec(version: str = API_VERSION) -> dict:
     """The swagger of *version* as shipped in the package (``spec/BatchAI.json`` is 2018-05-01)."""
     parts = ("spec", "BatchAI.json") if version == API_VERSION else ("spec", version, "BatchAI.json")
@@ -119,11 +119,13 @@ def spec(version: str = API_VERSION) -> dict:
     return json.loads(node.read_text("utf-8"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _operations(version: str = API_VERSION) -> dict[str, _Operation]:
     operations = _Compiler(spec(version), _RULES).operations()
     if version == API_VERSION:
-        job = operations["Jobs_Create"].body.properties["properties"]
+        body = operations["Jobs_Create"].body
+        assert body is not None, "the spec no longer has a Jobs_Create body"
+        job = body.properties["properties"]
         missing = [name for name in _TOOLKITS if name not in job.properties]
         assert not missing, f"the spec no longer has toolkit settings {missing}"
     return operations
@@ -136,7 +138,7 @@ def _operation(operation_id: str, version: str = API_VERSION) -> _Operation:
         raise ValueError(f"unknown Batch AI operation {operation_id!r} in api-version {version}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def known_properties(version: str, definition: str) -> frozenset[str]:
     """The property names *definition* has in *version*'s spec, read-only ones included
     (through ``allOf``); empty when the version has no such definition."""
