@@ -22,6 +22,7 @@ from azure.core.credentials import AccessToken
 
 from ._proxy import FILES_SUFFIX, ConnectProxy, proxied_hosts
 from ._server import RunningServer, serve_https
+from ._threads import background_thread
 from ._tls import generate_self_signed
 from .aad import Authority, AuthorityApp, is_authority_path, open_authority
 from .arm.account import StorageAccount
@@ -156,7 +157,7 @@ class Emulator:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
                                                   self.control.clock)
         self.control.recover()
-        self._ticker = threading.Thread(target=self._tick_loop, name="batchai-kit-ticker", daemon=True)
+        self._ticker = background_thread(self._tick_loop, "batchai-kit-ticker")
         self._ticker.start()
         self.info = EmulatorInfo(arm_endpoint=self.server.base_url, subscription_id=subscription,
                                  ca_cert=certificate.cert_path, data_dir=self.data_dir,
