@@ -78,8 +78,9 @@ class _Tunnel(socketserver.BaseRequestHandler):
     @staticmethod
     def _answer(client: socket.socket, status: int, reason: str, message: str) -> None:
         body = message.encode()
-        client.sendall(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                       f"Connection: close\r\n\r\n".encode() + body)
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n")
+        client.sendall(head.encode() + body)
 
     def _splice(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
@@ -87,12 +88,12 @@ class _Tunnel(socketserver.BaseRequestHandler):
             for sock in peers:
                 selector.register(sock, selectors.EVENT_READ)
             while not self.server.stopping.is_set():
-                events = selector.select(timeout=1.0)
-                for key, _ in events:
+                for key, _ in selector.select(timeout=1.0):
+                    source: socket.socket = key.fileobj  # type: ignore[assignment]  # registered above
                     try:
-                        data = key.fileobj.recv(65536)
+                        data = source.recv(65536)
                         if data:
-                            peers[key.fileobj].sendall(data)
+                            peers[source].sendall(data)
                     except OSError:
                         data = b""
                     if not data:
@@ -115,13 +116,13 @@ class ConnectProxy:
 
     def __init__(self, target: tuple[str, int], hosts: tuple[str, ...], host: str = "127.0.0.1", port: int = 0):
         self._server = _ProxyServer((host, port), target, hosts)
+        self.host, self.port = host, int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="batchai-kit-proxy", daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
         self._server.stopping.set()

@@ -30,10 +30,10 @@ def wait_for_job(namespace):
     while True:
         state = client.jobs.get(group, name).execution_state.name
         if state in ("succeeded", "failed"):
-            runner("job {0} finished: {1}".format(name, state))
+            runner("job {} finished: {}".format(name, state))
             return
         if time.time() > deadline:
-            raise SystemExit("job {0} still {1} after {2} s".format(name, state, WAIT))
+            raise SystemExit("job {} still {} after {} s".format(name, state, WAIT))
         time.sleep(0.5)
 
 
@@ -46,7 +46,7 @@ def show_stdout(namespace):
     for entry in listing:
         if entry.name == "stdout.txt":
             text = requests.get(entry.download_url, timeout=60).text
-            runner("stdout.txt from its download URL ({0} bytes):".format(len(text)))
+            runner("stdout.txt from its download URL ({} bytes):".format(len(text)))
             print(text.rstrip())
             return
     raise SystemExit("the listing named no stdout.txt")
@@ -64,14 +64,14 @@ def wait_until_gone(namespace):
                 get()
             except CloudError as error:
                 if error.status_code == 404:
-                    runner("{0} deleted ({1})".format(what, error.error.error))
+                    runner("{} deleted ({})".format(what, error.error.error))
                     break
                 raise
             if time.time() > deadline:
-                raise SystemExit("{0} still there after {1} s".format(what, WAIT))
+                raise SystemExit("{} still there after {} s".format(what, WAIT))
             time.sleep(0.5)
     namespace["resource_management_client"].resource_groups.delete(group).wait()
-    runner("resource group {0} deleted".format(group))
+    runner("resource group {} deleted".format(group))
 
 
 def main():
@@ -81,9 +81,9 @@ def main():
     for number, code in enumerate(blocks, 1):
         if "list_output_files" in code:
             wait_for_job(namespace)
-        print("=== block {0}".format(number))
+        print("=== block {}".format(number))
         sys.stdout.flush()
-        exec(compile(code, "seed block {0}".format(number), "exec"), namespace)
+        exec(compile(code, "seed block {}".format(number), "exec"), namespace)
         sys.stdout.flush()
         if "BatchAIManagementClient" in code:
             runner("the client speaks api-version " + namespace["batchai_client"].clusters.api_version)

@@ -158,7 +158,7 @@ def test_the_seed_trains_mnist_unchanged(version, legacy_python, cntk_runtime, e
     assert f"--- runner: the client speaks api-version {version}" in output
     assert STATUS_LINE.search(output), output
     assert re.search(r"^Job state: (queued|running) $", output, re.MULTILINE), output
-    assert f"--- runner: job myjob finished: succeeded" in output
+    assert "--- runner: job myjob finished: succeeded" in output
     listed = dict(re.findall(r"^file: (\S+), download url: (https://\S+)$", output, re.MULTILINE))
     assert {"stdout.txt", "stderr.txt"} <= listed.keys(), output
     assert all("sr=f" in url and "sp=rl" in url for url in listed.values())
