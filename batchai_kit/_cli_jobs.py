@@ -9,15 +9,18 @@ from typing import Any, Callable, Optional, TypeVar
 import click
 
 from ._cli_common import (
+    ExitCode,
     connect,
     connection_options,
     emit,
     emit_fields,
+    fail,
     last_segment,
     output_option,
     reported_errors,
     resource_json,
 )
+from .errors import ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -139,8 +142,13 @@ def job_logs(name: str, experiment: str, file: str, directory_id: str, follow: b
             for line in live.stream(file, directory_id=directory_id):
                 click.echo(line)
             return
-        text = "\n".join(live.stream(file, directory_id=directory_id)) + "\n" if follow else \
-            live.read_text(file, directory_id)
+        if follow:
+            text = "".join(line + "\n" for line in live.stream(file, directory_id=directory_id))
+        else:
+            try:
+                text = live.read_text(file, directory_id)
+            except ValidationError as exc:  # no such file (yet): nothing to read
+                raise fail(str(exc), ExitCode.NOT_FOUND) from None
     if output == "json":
         click.echo(json.dumps({"job": name, "directoryId": directory_id, "file": file, "text": text}, indent=2))
     else:

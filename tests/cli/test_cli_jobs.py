@@ -142,3 +142,8 @@ def test_a_table_never_cuts_a_value():
     assert lines[2] == f"x            {long_id}"
     assert lines[3] == "longer-name"
     assert lines[1] == "-----------  " + "-" * len(long_id)
+
+
+def test_logs_of_a_file_the_job_did_not_write_is_exit_4(cli, finished):
+    result = cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT, "--file", "nothing.txt")
+    assert result.exit_code == ExitCode.NOT_FOUND and "nothing.txt" in result.stderr
