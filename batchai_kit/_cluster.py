@@ -9,6 +9,7 @@ import attrs
 
 from . import _names
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
+from ._waiter import operation_deadline
 from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -296,13 +297,11 @@ class GpuCluster(LiveResource):
         return self
 
     def _open(self) -> None:
-        self.create()
+        # A failed wait (or an interrupt during it) cleans up in LiveResource.__enter__.
+        with operation_deadline(self.timeout):
+            self.create()
         if self.wait:
-            try:
-                self.wait_ready()
-            except BaseException:
-                self._cleanup(failed=True)
-                raise
+            self.wait_ready()
 
     def wait_ready(self, timeout: float | None = None, on_change: Callable[[Any], None] | None = None) -> Any:
         """Wait until the allocation is steady and every node is idle or running.

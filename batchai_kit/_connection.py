@@ -34,11 +34,14 @@ import attrs
 
 from . import _names
 from ._waiter import (
+    DEFAULT_RETRY_BUDGET,
     DEFAULT_SDK_POLLING_INTERVAL,
+    TransientRetry,
     Waiter,
-    arm_retry_kwargs,
+    arm_retry_policy,
     file_service_retry,
     is_playback,
+    retry_for,
     sdk_polling_interval,
 )
 from .errors import ValidationError
@@ -161,6 +164,10 @@ class Azure:
     poll_interval: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
+    # How long one request keeps retrying transient failures when no operation deadline encloses
+    # it (an operation's own deadline, e.g. a wait's timeout, wins when there is one), seconds.
+    retry_budget: float = attrs.field(default=DEFAULT_RETRY_BUDGET, validator=_names.validator(
+        lambda value: _names.check_seconds(value, field="retry_budget")))
     # What keeps an in-process emulator alive (Azure.local()); never compared or shown.
     emulator: Any = attrs.field(default=None, repr=False, eq=False)
 
@@ -326,11 +333,14 @@ class Azure:
         timings: Any = None,
         poll_interval: float = 0.1,
         location: str = "eastus",
+        faults: Any = None,
     ) -> Azure:
         """The embedded emulator, started in this process and stopped at interpreter exit.
 
         Without ``data_dir`` its state lives in a temporary directory removed at exit. Clusters
-        get a generated admin account (nothing listens for SSH locally).
+        get a generated admin account (nothing listens for SSH locally). ``faults`` injects
+        faults into its answers, e.g. ``"429=0.1,500=0.05,reset=0.02,seed=1"`` (see
+        docs/emulator.md, "Fault injection").
         """
         import atexit
         import tempfile
@@ -342,7 +352,10 @@ class Azure:
             holder = tempfile.TemporaryDirectory(prefix="batchai-kit-")
             cleanup.append(holder.cleanup)
             data_dir = holder.name
-        emulator = Emulator(Path(data_dir), **({"timings": timings} if timings is not None else {}))
+        from .local._faults import FaultPlan
+
+        plan = FaultPlan.of(faults)  # a ValidationError now, before anything starts
+        emulator = Emulator(Path(data_dir), faults=plan, **({"timings": timings} if timings is not None else {}))
         info = emulator.start()
 
         def stop() -> None:
@@ -434,7 +447,7 @@ class Azure:
             "credential_scopes": self.scopes,
             "transport": _transport(self.verify),
             "polling_interval": sdk_polling_interval(self.poll_interval or DEFAULT_SDK_POLLING_INTERVAL),
-            **arm_retry_kwargs(),
+            "retry_policy": arm_retry_policy(self.retry()),
         }
 
     def batchai(self) -> Any:
@@ -460,6 +473,10 @@ class Azure:
             )
         return (self.files_endpoint or f"https://{self.storage_account}.file.core.windows.net").rstrip("/")
 
+    def retry(self) -> TransientRetry:
+        """How this endpoint's requests retry transient failures (the emulator's pace is faster)."""
+        return retry_for(self.poll_interval is not None, self.retry_budget)
+
     def waiter(self, deadline_s: float) -> Waiter:
         """The waiter for this endpoint: the real service's pace, or the emulator's."""
         if self.poll_interval is None:
@@ -482,7 +499,7 @@ class Azure:
             f"AccountKey={self.storage_key};FileEndpoint={endpoint};"
         )
         service = FileService(connection_string=connection_string, request_session=_file_session(self.verify))
-        service.retry = file_service_retry()
+        service.retry = file_service_retry(self.retry())
         return service
 
 

@@ -34,11 +34,19 @@ def main(verbose: int) -> None:
                    "login.microsoftonline.com, the storage account's file host) here, for code that cannot be "
                    "given an endpoint: set HTTPS_PROXY to the proxy URL printed and REQUESTS_CA_BUNDLE to the "
                    "CA certificate (docs/legacy.md).")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool) -> None:
+@click.option("--faults", metavar="SPEC",
+              help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
+                   "(rates from 0 to 1; see docs/emulator.md).")
+def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool,
+             faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
+    from .errors import ValidationError
     from .local.emulator import Emulator
 
-    instance = Emulator(data_dir, host=host, port=port, proxy=proxy)
+    try:
+        instance = Emulator(data_dir, host=host, port=port, faults=faults, proxy=proxy)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -160,6 +168,7 @@ def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path
 
 
 def _register_subcommands() -> None:
+    from ._cli_az import az
     from ._cli_clusters import cluster
     from ._cli_export import export
     from ._cli_jobs import job
@@ -171,6 +180,7 @@ def _register_subcommands() -> None:
     main.add_command(job)
     main.add_command(cluster)
     main.add_command(export)
+    main.add_command(az)
 
 
 _register_subcommands()

@@ -15,11 +15,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import attrs
 from azure.core.credentials import AccessToken
 
+from ._faults import FaultInjector, FaultPlan
 from ._proxy import FILES_SUFFIX, ConnectProxy, proxied_hosts
 from ._server import RunningServer, serve_https
 from ._threads import background_thread
@@ -112,13 +113,16 @@ class Emulator:
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
                  timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True,
-                 proxy: bool = False):
+                 faults: Any = None, proxy: bool = False):
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
         self.timings = timings or Timings()
         self.tick = tick
         self.run_nodes = run_nodes
+        # Injected faults (``--faults``), applied to every request of every plane; None: none.
+        self.fault_plan = FaultPlan.of(faults)
+        self.fault_injector: FaultInjector | None = None
         self.files: FilesService | None = None
         self.store: Store | None = None
         self.control: ControlPlane | None = None
@@ -147,8 +151,13 @@ class Emulator:
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
         arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
-        self.server = serve_https(self._dispatch(arm, AuthorityApp(self.authority)), certificate, self.host,
-                                  self.port)
+        app = self._dispatch(arm, AuthorityApp(self.authority))
+        if isinstance(self.fault_plan, FaultPlan):
+            app = self.fault_injector = FaultInjector(app, self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+            log.info("Injecting faults: %s", self.fault_plan.describe())
+        elif self.fault_plan is not None:  # a scripted choose(method, path)
+            app = self.fault_injector = FaultInjector(app, choose=self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+        self.server = serve_https(app, certificate, self.host, self.port)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
         if self.proxy_enabled:
             self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
