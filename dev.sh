@@ -5,6 +5,9 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh conformance [args]   the conformance suite: the real Azure CLI (installed into its own
+#                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
+#                                 against a running emulator (tests/conformance)
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
 #   ./dev.sh setup                install everything, run nothing
 #
@@ -26,6 +29,21 @@ setup() {
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
+AZURE_CLI_VERSION=${AZURE_CLI_VERSION:-2.91.0}
+CONFORMANCE_VENV=${CONFORMANCE_VENV:-$HOME/.batchai_kit/conformance-venv}
+
+setup_conformance() {
+    # azure-cli is big (hundreds of packages): its own venv, kept between runs, so it never
+    # slows the default test command and never mixes with the project's dependencies.
+    local stamp="$CONFORMANCE_VENV/.azure-cli-version"
+    if [ ! -x "$CONFORMANCE_VENV/bin/az" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$AZURE_CLI_VERSION" ]; then
+        "$PYTHON" -m venv "$CONFORMANCE_VENV"
+        "$CONFORMANCE_VENV/bin/python" -m pip install --quiet --upgrade pip
+        "$CONFORMANCE_VENV/bin/python" -m pip install --quiet "azure-cli==$AZURE_CLI_VERSION"
+        echo "$AZURE_CLI_VERSION" > "$stamp"
+    fi
+}
+
 command=${1:-test}
 shift || true
 case "$command" in
@@ -37,6 +55,12 @@ case "$command" in
     record)
         setup
         exec "$VENV/bin/python" -m pytest tests/recorded examples/test_my_pipeline.py --record-mode=rewrite "$@"
+        ;;
+    conformance)
+        setup
+        setup_conformance
+        BATCHAI_KIT_AZ="$CONFORMANCE_VENV/bin/az" BATCHAI_KIT_CONFORMANCE=1 \
+            exec "$VENV/bin/python" -m pytest tests/conformance "$@"
         ;;
     test)
         setup
@@ -50,7 +74,7 @@ case "$command" in
         "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
         ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|lint|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|conformance|lint|setup} [args]" >&2
         exit 2
         ;;
 esac

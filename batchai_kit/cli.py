@@ -161,6 +161,7 @@ def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path
 
 
 def _register_subcommands() -> None:
+    from ._cli_az import az
     from ._cli_clusters import cluster
     from ._cli_export import export
     from ._cli_jobs import job
@@ -172,6 +173,7 @@ def _register_subcommands() -> None:
     main.add_command(job)
     main.add_command(cluster)
     main.add_command(export)
+    main.add_command(az)
 
 
 _register_subcommands()

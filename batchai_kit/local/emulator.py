@@ -21,6 +21,7 @@ import attrs
 from azure.core.credentials import AccessToken
 
 from ._faults import FaultInjector, FaultPlan
+from ._private import open_private, private_directory
 from ._server import RunningServer, serve_https
 from ._threads import background_thread
 from ._tls import generate_self_signed
@@ -131,7 +132,7 @@ class Emulator:
         self.info: EmulatorInfo | None = None
 
     def start(self) -> EmulatorInfo:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)  # 0700, also when it exists: it holds keys and secrets
         self.store = Store(self.data_dir / "state.sqlite3")
         subscription = self.store.meta("subscription_id")
         if subscription is None:
@@ -214,8 +215,7 @@ class Emulator:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with open_private(temporary) as fh:
             json.dump(self._started.ready_file_content(), fh, indent=2)
         os.replace(temporary, path)
 

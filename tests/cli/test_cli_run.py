@@ -171,3 +171,23 @@ def test_a_job_with_nowhere_for_its_logs_is_refused_before_anything_is_created(c
     assert result.exit_code == ExitCode.USAGE
     assert "properties.stdOutErrPathPrefix" in result.stderr
     assert list(emu.batchai_client().workspaces.list()) == []
+
+
+def test_a_job_terminated_from_another_command_ends_run_with_the_documented_code(specs, tmp_path, ready_file, cli):
+    job, cluster, _ = specs
+    job.write_text(job.read_text().replace(COMMAND, "echo started; sleep 120"))
+    process = subprocess.Popen([sys.executable, "-m", "batchai_kit.cli", "run", "--job", str(job), "--cluster",
+                                str(cluster), "--ready-file", str(ready_file), "--no-download", "-n", "victim"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready and process.stdout.readline() == "started\n"
+        terminated = cli("job", "terminate", "victim", "-g", "batchaikit", "-w", "batchaikit", "-e", "default")
+        assert terminated.exit_code == 0, terminated.stderr
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read()
+    assert "JobTerminated" in stderr
+    assert code == ExitCode.JOB_FAILED, stderr
