@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ._cli_common import output_option
+
 
 @click.group()
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -91,11 +93,14 @@ def with_connection(command):
               type=click.Choice(["cluster", "job", "file_server", "experiment", "workspace", "resource_group",
                                  "share", "all"]), help="Kinds to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
-def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool) -> None:
+@output_option
+def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool,
+       output: str) -> None:
     """List what batchai_kit created and did not delete (from its journal); delete it on request."""
+    import attrs
     from rich.console import Console
-    from rich.table import Table
 
+    from ._cli_common import emit
     from ._gc import Collector
     from ._journal import Journal
     from .errors import BatchAIKitError
@@ -107,10 +112,12 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
         findings = collector.check(journal.alive())
     except BatchAIKitError as exc:
         raise click.ClickException(str(exc)) from None
-    table = Table("kind", "state", "id", "note")
-    for finding in findings:
-        table.add_row(finding.kind, finding.state, finding.id, finding.detail)
-    console.print(table if findings else "The journal lists nothing still alive.")
+    # a plain table: ids arrive whole in a pipe or a file, whatever the terminal's width
+    rows = [(finding.kind, finding.state, finding.id, finding.detail) for finding in findings]
+    if findings or output == "json":
+        emit(output, [attrs.asdict(finding) for finding in findings], ["Kind", "State", "Id", "Note"], rows)
+    else:
+        console.print("The journal lists nothing still alive.")
     chosen = set(kinds) if "all" not in kinds else None
     doomed = [f for f in findings if f.state == "alive" and (chosen is None or f.kind in chosen)]
     if not delete or not doomed:
