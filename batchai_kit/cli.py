@@ -31,16 +31,22 @@ def main(verbose: int) -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the endpoint, subscription, CA certificate path and a token here (JSON, mode 0600) "
                    "once ready.")
+@click.option("--proxy", is_flag=True,
+              help="Also run an HTTPS proxy that sends Azure's own host names (management.azure.com, "
+                   "login.microsoftonline.com, the storage account's file host) here, for code that cannot be "
+                   "given an endpoint: set HTTPS_PROXY to the proxy URL printed and REQUESTS_CA_BUNDLE to the "
+                   "CA certificate (docs/legacy.md).")
 @click.option("--faults", metavar="SPEC",
               help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
                    "(rates from 0 to 1; see docs/emulator.md).")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, faults: str | None) -> None:
+def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool,
+             faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
     from .errors import ValidationError
     from .local.emulator import Emulator
 
     try:
-        instance = Emulator(data_dir, host=host, port=port, faults=faults)
+        instance = Emulator(data_dir, host=host, port=port, faults=faults, proxy=proxy)
     except ValidationError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
     stop = threading.Event()
@@ -52,6 +58,9 @@ def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, faul
             instance.write_ready_file(ready_file)
         click.echo(f"Emulator listening on {info.arm_endpoint} (subscription {info.subscription_id}, "
                    f"CA certificate {info.ca_cert})", err=True)
+        if info.proxy_url:
+            click.echo(f"HTTPS proxy for Azure host names on {info.proxy_url}: HTTPS_PROXY={info.proxy_url} "
+                       f"NO_PROXY=127.0.0.1,localhost REQUESTS_CA_BUNDLE={info.ca_cert}", err=True)
         stop.wait()
     finally:
         click.echo("Stopping emulator", err=True)
