@@ -230,8 +230,10 @@ def _compute(name: str, cluster: dict[str, Any], vm_size: str | None, notes: lis
         compute["max_instances"] = max(target, 1)
         notes.append(f"The Batch AI cluster kept {target} node(s) allocated; the AmlCompute cluster scales between 0 "
                      f"and {max(target, 1)} and releases idle nodes (set min_instances: {target} to keep them).")
-        if (scale.get("manual") or {}).get("nodeDeallocationOption"):
-            notes.append("manual.nodeDeallocationOption has no AmlCompute counterpart.")
+        option = (scale.get("manual") or {}).get("nodeDeallocationOption") or "requeue"
+        if option.lower() != "requeue":  # the default, and what AmlCompute does on its own
+            notes.append(f"manual.nodeDeallocationOption {option!r} has no AmlCompute counterpart (AmlCompute "
+                         "requeues the jobs of a node it takes away).")
     priority = (cluster.get("vmPriority") or "dedicated").lower()
     compute["tier"] = TIERS.get(priority, "dedicated")
     if priority == "lowpriority":
