@@ -5,6 +5,7 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -21,7 +22,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
@@ -41,8 +42,15 @@ case "$command" in
         setup
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    lint)
+        if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/mypy" ]; then
+            setup
+        fi
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|lint|setup} [args]" >&2
         exit 2
         ;;
 esac

@@ -21,14 +21,38 @@ if TYPE_CHECKING:
     from ._cluster import ClusterSpec, GpuCluster
     from ._connection import AdminUser, Azure, StaticTokenCredential
     from ._job import Job, OutputFile
-    from ._jobs import (Caffe2Job, CaffeJob, ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, JobSpec,
-                        OutputLocation, PyTorchJob, TensorFlowJob)
+    from ._jobs import (
+        Caffe2Job,
+        CaffeJob,
+        ChainerJob,
+        CntkJob,
+        CustomJob,
+        CustomMpiJob,
+        HorovodJob,
+        JobSpec,
+        OutputLocation,
+        PyTorchJob,
+        TensorFlowJob,
+    )
     from ._resource import Terminated
     from ._share import ExternalShare, FileShare, SharePath
     from ._workspace import Experiment, Workspace
-    from .errors import (AuthenticationFailed, BatchAIKitError, Conflict, ConnectionFailed, JobFailed,
-                         NodesUnusable, NotFound, ProvisioningFailed, QuotaExceeded, RuntimeUnavailable,
-                         ServiceError, Timeout, UnsupportedSetting, ValidationError)
+    from .errors import (
+        AuthenticationFailed,
+        BatchAIKitError,
+        Conflict,
+        ConnectionFailed,
+        JobFailed,
+        NodesUnusable,
+        NotFound,
+        ProvisioningFailed,
+        QuotaExceeded,
+        RuntimeUnavailable,
+        ServiceError,
+        Timeout,
+        UnsupportedSetting,
+        ValidationError,
+    )
 
 # Public name -> the private module defining it. Loaded on first use (PEP 562), so
 # ``import batchai_kit`` costs a few milliseconds and a script pays only for what it touches;
@@ -77,7 +101,8 @@ __all__ = [
     "CaffeJob", "Caffe2Job", "OutputLocation",
     # errors
     "BatchAIKitError", "ValidationError", "UnsupportedSetting", "ServiceError", "NotFound", "Conflict",
-    "QuotaExceeded", "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed", "Timeout",
+    "QuotaExceeded", "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed",
+    "Timeout",
     "RuntimeUnavailable", "Terminated",
     # leaving Batch AI
     "to_azureml", "AzureMLExport",

@@ -311,7 +311,8 @@ class _Shares:
                               "key when creating them (see the commands) or grant the workspace identity access.")
 
     def _add(self, root: str, relative: str, document: dict[str, Any]) -> None:
-        base = _DATASTORE_NAME.sub("_", (document.get("file_share_name") or document.get("container_name")).lower())
+        share_or_container = document.get("file_share_name") or document.get("container_name") or ""
+        base = _DATASTORE_NAME.sub("_", share_or_container.lower())
         name, number = base, 2
         while name in self.documents and self.documents[name]["account_name"] != document["account_name"]:
             name, number = f"{base}_{number}", number + 1

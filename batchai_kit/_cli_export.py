@@ -26,9 +26,10 @@ def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"--{what}", str(path), f"must hold one JSON object (line {exc.lineno}: {exc.msg})")
+        raise ValidationError(f"--{what}", str(path),
+                              f"must hold one JSON object (line {exc.lineno}: {exc.msg})") from None
     except OSError as exc:
-        raise ValidationError(f"--{what}", str(path), f"cannot be read: {exc.strerror}")
+        raise ValidationError(f"--{what}", str(path), f"cannot be read: {exc.strerror}") from None
 
 
 @export.command(epilog="Exit status: 0 written; 2 a file is unreadable or not a Batch AI definition.")
@@ -40,7 +41,8 @@ def _read_json(path: Path, what: str) -> Any:
               help="Directory for compute.yml, datastore-*.yml, job.yml and PORTING.md.")
 @click.option("--compute-name", help="AmlCompute name (default: the cluster named in the job, else batchai-cluster).")
 @click.option("--experiment", "-e", help="Azure ML experiment name for the job.")
-@click.option("--vm-size", help="VM size for the compute (default: the cluster's, or a current one for a retired size).")
+@click.option("--vm-size",
+              help="VM size for the compute (default: the cluster's, or a current one for a retired size).")
 @click.option("--resource-group", "-g", default="<resource-group>", show_default=True,
               help="For the printed az ml commands.")
 @click.option("--workspace", "-w", default="<azureml-workspace>", show_default=True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._connection import AdminUser
     from ._job import Job
     from ._jobs import JobSpec
-    from ._share import FileShare, SharePath
+    from ._share import FileShare
     from ._workspace import Experiment, Workspace
 
 log = logging.getLogger("batchai_kit.cluster")
@@ -26,6 +26,10 @@ CLUSTER_CLEANUP = ("delete", "keep")
 
 def _lower(value: str) -> str:
     return value.lower()
+
+
+def _shares(mounts: Iterable[FileShare]) -> tuple[FileShare, ...]:
+    return tuple(mounts)
 
 
 @attrs.frozen(kw_only=True)
@@ -42,7 +46,7 @@ class ClusterSpec:
     admin_user: str | None = None
     admin_password: str | None = attrs.field(default=None, repr=False)
     admin_ssh_key: str | None = None
-    mounts: tuple = attrs.field(default=(), converter=tuple)
+    mounts: tuple[FileShare, ...] = attrs.field(default=(), converter=_shares)
     setup_command: str | None = None
     setup_env: Mapping[str, str] = attrs.field(factory=dict)
     setup_secrets: Mapping[str, str] = attrs.field(factory=dict, repr=False)
@@ -77,7 +81,7 @@ class ClusterSpec:
                                                          "setup_command")
 
     @classmethod
-    def from_json(cls, source: Any, *, azure: Any = None) -> "ClusterSpec":
+    def from_json(cls, source: Any, *, azure: Any = None) -> ClusterSpec:
         """A cluster spec from Batch AI's own JSON: a ``ClusterCreateParameters`` body as ``az
         batchai cluster create -f`` uses it (with or without the ``properties`` wrapper), a cluster
         as ``GET`` returns it, or a REST API example file. ``source`` is a mapping, JSON text
@@ -87,9 +91,10 @@ class ClusterSpec:
         """
         from ._spec_json import cluster_from_json
 
-        return cluster_from_json(source, azure=azure)
+        spec: ClusterSpec = cluster_from_json(source, azure=azure)
+        return spec
 
-    def to_json(self, default_admin: "AdminUser | None" = None) -> dict[str, Any]:
+    def to_json(self, default_admin: AdminUser | None = None) -> dict[str, Any]:
         """The ``ClusterCreateParameters`` body (``{"properties": {...}}``) that ``from_json``
         reads back; it holds the admin password and mount keys: treat it as a secret."""
         from ._spec_json import cluster_to_json
@@ -102,14 +107,14 @@ class ClusterSpec:
 
     @property
     def target_nodes(self) -> int:
-        if self.autoscale:
-            return self.nodes if self.nodes is not None else int(self.min_nodes)
-        return 1 if self.nodes is None else self.nodes
+        if self.nodes is not None:
+            return self.nodes
+        return 1 if self.min_nodes is None else self.min_nodes
 
     def _scale_settings(self) -> Any:
         from azure.mgmt.batchai import models
 
-        if self.autoscale:
+        if self.min_nodes is not None and self.max_nodes is not None:
             return models.ScaleSettings(auto_scale=models.AutoScaleSettings(
                 minimum_node_count=self.min_nodes, maximum_node_count=self.max_nodes,
                 initial_node_count=self.target_nodes))
@@ -133,7 +138,7 @@ class ClusterSpec:
             secrets=[models.EnvironmentVariableWithSecretValue(name=k, value=v)
                      for k, v in self.setup_secrets.items()] or None)
 
-    def admin(self, default: "AdminUser | None") -> Any:
+    def admin(self, default: AdminUser | None) -> Any:
         from azure.mgmt.batchai import models
 
         name = self.admin_user or (default.name if default else None)
@@ -146,7 +151,7 @@ class ClusterSpec:
         return models.UserAccountSettings(admin_user_name=name, admin_user_password=password,
                                           admin_user_ssh_public_key=ssh_key)
 
-    def to_parameters(self, default_admin: "AdminUser | None", *, require_admin: bool = True) -> Any:
+    def to_parameters(self, default_admin: AdminUser | None, *, require_admin: bool = True) -> Any:
         """The create-cluster body. Without an admin account (this spec's or ``default_admin``)
         it is a ``ValidationError`` unless ``require_admin`` is False (e.g. for an export)."""
         from azure.mgmt.batchai import models
@@ -225,7 +230,7 @@ class GpuCluster(LiveResource):
 
     kind = "cluster"
 
-    def __init__(self, workspace: "Workspace", name: str, *, reuse: bool = False, cleanup: str = "delete",
+    def __init__(self, workspace: Workspace, name: str, *, reuse: bool = False, cleanup: str = "delete",
                  wait: bool = True, timeout: float = 1800,
                  on_change: Callable[[Any], None] | None = None, **spec: Any):
         self.workspace = workspace
@@ -240,7 +245,7 @@ class GpuCluster(LiveResource):
         self.on_change = on_change
         self.journal = workspace.journal
         self.created_here = False
-        self.jobs: list["Job"] = []
+        self.jobs: list[Job] = []
         self.model: Any = None
 
     def __repr__(self) -> str:
@@ -268,7 +273,7 @@ class GpuCluster(LiveResource):
             self.model = self._client.clusters.get(*self._where, self.name)
         return self.model
 
-    def create(self) -> "GpuCluster":
+    def create(self) -> GpuCluster:
         """Create the cluster, or attach to an existing one (see the class docstring)."""
         try:
             existing = self.refresh()
@@ -307,17 +312,18 @@ class GpuCluster(LiveResource):
         """
         callback = on_change or self.on_change
 
-        def changed(cluster, previous):
+        def changed(cluster: Any, previous: Any) -> None:
             log.info("Cluster %s: %s", self.name, describe_nodes(cluster))
             if callback:
                 callback(cluster)
 
-        def ready(cluster) -> bool:
+        def ready(cluster: Any) -> bool:
             counts = _counts(cluster)
+            usable = counts["idle"] + counts["running"]
             return (cluster.allocation_state == "steady" and counts["preparing"] == 0
-                    and counts["leaving"] == 0 and counts["idle"] + counts["running"] == (cluster.current_node_count or 0))
+                    and counts["leaving"] == 0 and usable == (cluster.current_node_count or 0))
 
-        def unusable(cluster):
+        def unusable(cluster: Any) -> NodesUnusable | None:
             counts = _counts(cluster)
             if counts["unusable"] or cluster.errors:
                 return NodesUnusable(self.name, counts["unusable"], error_details(cluster.errors))
@@ -366,8 +372,8 @@ class GpuCluster(LiveResource):
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def submit(self, spec: "JobSpec", *, experiment: "Experiment | str" = "default",
-               cleanup: str = "terminate") -> "Job":
+    def submit(self, spec: JobSpec, *, experiment: Experiment | str = "default",
+               cleanup: str = "terminate") -> Job:
         """Submit *spec* to this cluster in *experiment* (created if missing); returns the live job.
 
         Its stdout/stderr go to the spec's ``stdouterr`` or, by default, to the root of the first

@@ -27,14 +27,20 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import attrs
 
 from . import _names
-from ._waiter import (DEFAULT_SDK_POLLING_INTERVAL, Waiter, arm_retry_kwargs, file_service_retry, is_playback,
-                      sdk_polling_interval)
+from ._waiter import (
+    DEFAULT_SDK_POLLING_INTERVAL,
+    Waiter,
+    arm_retry_kwargs,
+    file_service_retry,
+    is_playback,
+    sdk_polling_interval,
+)
 from .errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -194,7 +200,7 @@ class Azure:
         admin_ssh_public_key: str | None = None,
         location: str | None = None,
         arm_endpoint: str = PUBLIC_ARM_ENDPOINT,
-    ) -> "Azure":
+    ) -> Azure:
         """A service principal (``client_id`` and ``secret``) of ``tenant``, or of the tenant named
         in ``token_uri`` (``https://login.microsoftonline.com/{tenant}/oauth2/token``, the older
         SDKs' form)."""
@@ -223,14 +229,17 @@ class Azure:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Azure":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Azure:
         """From the environment: AZURE_SUBSCRIPTION_ID; a service principal from AZURE_CLIENT_ID,
         AZURE_CLIENT_SECRET and AZURE_TENANT_ID, or else azure-identity's DefaultAzureCredential
         (managed identity, `az login`...); AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY; optional
         BATCHAI_KIT_ADMIN_USER, BATCHAI_KIT_ADMIN_PASSWORD, BATCHAI_KIT_ADMIN_SSH_KEY (the key or a
         path to a .pub file) and BATCHAI_KIT_LOCATION."""
         env = os.environ if environ is None else environ
-        get = lambda name: env.get(name) or None  # noqa: E731 - empty counts as unset
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None  # empty counts as unset
+
         subscription = get("AZURE_SUBSCRIPTION_ID")
         if subscription is None:
             raise ValidationError(
@@ -246,7 +255,7 @@ class Azure:
             from azure.identity import ClientSecretCredential
 
             credential: Any = ClientSecretCredential(
-                get("AZURE_TENANT_ID"), get("AZURE_CLIENT_ID"), get("AZURE_CLIENT_SECRET")
+                env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
             )
         else:
             from azure.identity import DefaultAzureCredential
@@ -266,7 +275,7 @@ class Azure:
         )
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str]) -> "Azure":
+    def from_config(cls, path: str | os.PathLike[str]) -> Azure:
         """From a JSON file in the Batch AI recipes' format (configuration.json)::
 
             {"subscription_id": "...", "aad_client_id": "...", "aad_secret": "...",
@@ -317,7 +326,7 @@ class Azure:
         timings: Any = None,
         poll_interval: float = 0.1,
         location: str = "eastus",
-    ) -> "Azure":
+    ) -> Azure:
         """The embedded emulator, started in this process and stopped at interpreter exit.
 
         Without ``data_dir`` its state lives in a temporary directory removed at exit. Clusters
@@ -328,14 +337,20 @@ class Azure:
 
         from .local.emulator import Emulator
 
-        cleanup: list = []
+        cleanup: list[Callable[[], None]] = []
         if data_dir is None:
             holder = tempfile.TemporaryDirectory(prefix="batchai-kit-")
             cleanup.append(holder.cleanup)
             data_dir = holder.name
         emulator = Emulator(Path(data_dir), **({"timings": timings} if timings is not None else {}))
         info = emulator.start()
-        atexit.register(lambda: [emulator.stop(), *(c() for c in cleanup)])
+
+        def stop() -> None:
+            emulator.stop()
+            for clean in cleanup:
+                clean()
+
+        atexit.register(stop)
         return cls.for_emulator(info, emulator=emulator, location=location, poll_interval=poll_interval)
 
     @classmethod
@@ -347,7 +362,7 @@ class Azure:
         location: str = "eastus",
         admin: AdminUser | None = None,
         poll_interval: float = 0.1,
-    ) -> "Azure":
+    ) -> Azure:
         """An ``Azure`` for a running emulator, given its ``EmulatorInfo`` (what the ready file
         holds). Clusters get ``admin`` or a generated account: nothing listens for SSH locally."""
         return cls(
@@ -365,13 +380,16 @@ class Azure:
         )
 
     @classmethod
-    def from_ready_file(cls, path: str | os.PathLike[str]) -> "Azure":
+    def from_ready_file(cls, path: str | os.PathLike[str]) -> Azure:
         """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
         ``storage_key``."""
         source = Path(path)
         ready = _read_json(source, what="ready file")
-        value = lambda name: _config_value(ready, name, source)  # noqa: E731
+
+        def value(name: str) -> Any:
+            return _config_value(ready, name, source)
+
         with _naming_the_file(source):
             return cls(
                 StaticTokenCredential(value("token")),
@@ -471,12 +489,12 @@ class Azure:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _transport_class() -> type:
     """Built on first use: azure-core is imported when a client is made, not with batchai_kit."""
     from azure.core.pipeline.transport import RequestsTransport
 
-    class _Transport(RequestsTransport):
+    class _Transport(RequestsTransport):  # type: ignore[misc]  # azure-core exports it lazily: Any to mypy
         """azure-core's requests transport whose sleeps (retry backoff, LRO polling, Retry-After),
         which azure-core all routes through ``transport.sleep``, are skipped in playback."""
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import attrs
 
-from ._waiter import sleep_unless_playback
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
+from ._waiter import sleep_unless_playback
 from .errors import ConnectionFailed, JobFailed, ServiceError, ValidationError, error_details, scrub_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +42,7 @@ class OutputFile:
     modified: Any = None
 
 
-def _fetch(session: Any, url: str, what: str, *, headers: dict | None = None, stream: bool = False,
+def _fetch(session: Any, url: str, what: str, *, headers: dict[str, Any] | None = None, stream: bool = False,
            allowed: tuple[int, ...] = ()) -> Any:
     """GET a SAS download link; failures become the library's errors (the link never shows)."""
     import requests
@@ -63,7 +63,7 @@ class _Tail:
     """Follows one growing output file: ranged reads of only the new bytes, the download link
     refreshed before it expires."""
 
-    def __init__(self, job: "Job", name: str, directory_id: str = STDOUTERR):
+    def __init__(self, job: Job, name: str, directory_id: str = STDOUTERR):
         self.job = job
         self.name = name
         self.directory_id = directory_id
@@ -126,7 +126,7 @@ class Job(LiveResource):
 
     kind = "job"
 
-    def __init__(self, experiment: "Experiment", name: str, *, spec: "JobSpec | None" = None,
+    def __init__(self, experiment: Experiment, name: str, *, spec: JobSpec | None = None,
                  cleanup: str = "terminate"):
         self.experiment = experiment
         self.workspace = experiment.workspace
@@ -158,7 +158,7 @@ class Job(LiveResource):
         return self.workspace.resource_group, self.workspace.name, self.experiment.name
 
     @classmethod
-    def attach(cls, experiment: "Experiment", name: str, *, cleanup: str = "keep") -> "Job":
+    def attach(cls, experiment: Experiment, name: str, *, cleanup: str = "keep") -> Job:
         """An existing job, by name (NotFound if there is none). Never terminated by default."""
         job = cls(experiment, name, cleanup=cleanup)
         job.refresh()
@@ -166,7 +166,7 @@ class Job(LiveResource):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def submit(self, parameters: Any) -> "Job":
+    def submit(self, parameters: Any) -> Job:
         log.info("Submitting job %s to experiment %s", self.name, self.experiment.name)
         with journaled(self.journal, "job", self.id, self.azure.arm_endpoint), \
                 azure_errors(f"Submitting job {self.name}"):
@@ -193,7 +193,8 @@ class Job(LiveResource):
 
     @property
     def state(self) -> str:
-        return self.refresh().execution_state
+        state: str = self.refresh().execution_state
+        return state
 
     @property
     def exit_code(self) -> int | None:
@@ -248,7 +249,7 @@ class Job(LiveResource):
                     emit(line)
             return model
 
-        def changed(model, previous):
+        def changed(model: Any, previous: Any) -> None:
             log.info("Job %s: %s", self.name, model.execution_state)
             if on_change:
                 on_change(model)
@@ -311,7 +312,8 @@ class Job(LiveResource):
         if entry is None or entry.url is None:
             raise ValidationError("name", name, f"is not a file in output directory {directory_id} of job {self.name}")
         response = _fetch(self.azure.http_session(), entry.url, f"{name} of job {self.name}")
-        return response.content.decode("utf-8", "replace")
+        text: str = response.content.decode("utf-8", "replace")
+        return text
 
     def walk(self, directory_id: str = STDOUTERR, path: str = ".") -> Iterator[OutputFile]:
         """Every file below *path* of an output directory (directories are descended into)."""
@@ -323,7 +325,7 @@ class Job(LiveResource):
                 else:
                     yield entry
 
-    def download(self, directory_id: str, destination: str | os.PathLike, path: str = ".") -> list[Path]:
+    def download(self, directory_id: str, destination: str | os.PathLike[str], path: str = ".") -> list[Path]:
         """Download an output directory, a directory in it, or one file (``path``) into
         *destination*; files keep their paths relative to the output directory (a single file
         keeps only its name). Returns the local files."""
@@ -339,6 +341,9 @@ class Job(LiveResource):
             [(entry, destination / entry.path) for entry in self.walk(directory_id, path)]
         written: list[Path] = []
         for entry, target in targets:
+            if entry.url is None:
+                raise ServiceError(f"the service gave no download link for {entry.path}",
+                                   action=f"Downloading outputs of job {self.name}")
             target.parent.mkdir(parents=True, exist_ok=True)
             with _fetch(session, entry.url, f"{entry.path} of job {self.name}", stream=True) as response:
                 with open(target, "wb") as fh:

@@ -54,6 +54,11 @@ def _check_mount_as(value: object) -> str:
     )
 
 
+def _given_mount_as(value: str | None) -> str:
+    """``mount_as`` as given, checked; "" when not given (the share's name is used then)."""
+    return "" if value is None else _check_mount_as(value)
+
+
 def _check_cleanup(_instance: Any, _attribute: Any, value: str) -> None:
     check_choice("cleanup", value, CLEANUP_POLICIES)
 
@@ -137,7 +142,7 @@ class FileShare(EnsuredResource):
 
     azure: Any = attrs.field(repr=False)
     name: str = attrs.field(validator=lambda _i, _a, value: _names.check_share_name(value))
-    mount_as: str = attrs.field(default=None, kw_only=True)
+    mount_as: str = attrs.field(default=None, kw_only=True, converter=_given_mount_as)
     cleanup: str = attrs.field(default="keep", kw_only=True, validator=_check_cleanup)
     journal: Journal | None = attrs.field(default=None, kw_only=True, repr=False, converter=journal_for)
     progress: Callable[[TransferProgress], None] | None = attrs.field(default=None, kw_only=True, repr=False)
@@ -149,7 +154,8 @@ class FileShare(EnsuredResource):
     list_page_size: ClassVar[int] = 5000
 
     def __attrs_post_init__(self) -> None:
-        self.mount_as = self.name if self.mount_as is None else _check_mount_as(self.mount_as)
+        if not self.mount_as:
+            self.mount_as = self.name
         self.azure.file_endpoint  # noqa: B018 - a ValidationError now if no storage account is set
 
     # --- the share ------------------------------------------------------------------------
@@ -283,11 +289,11 @@ class FileShare(EnsuredResource):
         files = self._files()
         with azure_errors(f"Looking up {self._where(target)}"):
             if not target:
-                return files.exists(self.name)
+                return bool(files.exists(self.name))
             if files.exists(self.name, directory_name=target):
                 return True
             directory, name = _split(target)
-            return files.exists(self.name, directory_name=directory, file_name=name)
+            return bool(files.exists(self.name, directory_name=directory, file_name=name))
 
     # --- transfers ------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import os
 import random
 import threading
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 import attrs
 
@@ -203,7 +203,7 @@ class Waiter:
                 if error is not None:
                     raise error
                 if done(value):
-                    return value
+                    return cast(T, value)
             now = clock()
             remaining = deadline - now
             if remaining <= 0:
@@ -271,7 +271,7 @@ def file_service_retry(
     )
 
     def retry(context: Any) -> float | None:
-        interval = policy.retry(context)
+        interval: float | None = policy.retry(context)
         if interval is not None and is_playback():
             return 0
         return interval

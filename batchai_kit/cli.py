@@ -156,10 +156,16 @@ def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path
 
 
 def _register_subcommands() -> None:
+    from ._cli_clusters import cluster
     from ._cli_export import export
+    from ._cli_jobs import job
+    from ._cli_run import run
     from .local._runtime_cli import runtime
 
     main.add_command(runtime)
+    main.add_command(run)
+    main.add_command(job)
+    main.add_command(cluster)
     main.add_command(export)
 
 

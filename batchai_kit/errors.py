@@ -359,7 +359,7 @@ def _scrub_exception_chain(exc: BaseException | None) -> None:
         seen.add(id(exc))
         try:
             text = str(exc)
-        except Exception:  # a broken __str__ is not ours to fix
+        except Exception:  # noqa: BLE001 - a broken __str__ is not ours to fix
             text = ""
         clean = scrub_secrets(text)
         if clean != text:
@@ -425,7 +425,7 @@ def _map(exc: BaseException, action: str | None) -> BatchAIKitError:
     try:
         from azure.storage.common import AzureSigningError
     except ImportError:  # pragma: no cover - azure-storage-common ships with azure-storage-file
-        AzureSigningError = ()  # type: ignore[assignment,misc]
+        AzureSigningError = ()
     if isinstance(exc, AzureSigningError):
         return AuthenticationFailed(
             "could not sign the request with the storage account key (is it the base64 key "

@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -111,6 +111,8 @@ def recipe_dir() -> Path:
 
 def _prepare_data_module(recipe: Path) -> Any:
     spec = importlib.util.spec_from_file_location("batchai_kit_recipe_prepare_data", recipe / "prepare_data.py")
+    if spec is None or spec.loader is None:
+        raise ValidationError(RECIPE_ENV, str(recipe), "holds no importable prepare_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -177,7 +179,7 @@ def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Pat
     error_axis.set_ylabel("error (%)")
     error_axis.set_yscale("log")  # 30 % in epoch 1 and 1.5 % at the end both stay readable
     handles = loss_axis.get_legend_handles_labels()[0] + error_axis.get_legend_handles_labels()[0]
-    loss_axis.legend(handles, [h.get_label() for h in handles], loc="upper right")
+    loss_axis.legend(handles, [str(h.get_label()) for h in handles], loc="upper right")
     loss_axis.set_title("ConvNet_MNIST on Batch AI (CNTK)")
     figure.tight_layout()
     figure.savefig(path)
@@ -262,8 +264,10 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
     models = sorted(model_dir.glob("*.dnn"))
     curve = plot_curve(epoch_lines, test_error, workdir / "training_curve.png")
     return QuickstartResult(test_error=test_error, test_samples=test_samples, epochs=tuple(epoch_lines),
-                            ranks=tuple(parse_ranks(text)), model=models[0] if models else None, curve=curve, logs=logs, job=name,
+                            ranks=tuple(parse_ranks(text)), model=models[0] if models else None, curve=curve,
+                            logs=logs, job=name,
                             seconds=time.monotonic() - started)
 
 
-__all__ = ["run", "Events", "QuickstartResult", "Epoch", "Rank", "parse_log", "parse_ranks", "plot_curve", "stage_sample", "recipe_dir"]
+__all__ = ["run", "Events", "QuickstartResult", "Epoch", "Rank", "parse_log", "parse_ranks", "plot_curve",
+           "stage_sample", "recipe_dir"]

@@ -24,10 +24,10 @@ class _QuietHandler(WSGIRequestHandler):
 
     disable_nagle_algorithm = True
 
-    def log_request(self, code="-", size="-"):  # noqa: D401 - werkzeug hook
+    def log_request(self, code="-", size="-"):
         log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
 
-    def log(self, type, message, *args):  # noqa: A002 - werkzeug signature
+    def log(self, type, message, *args):
         if type == "error":
             log.warning(message.rstrip(), *args)
 
@@ -58,10 +58,9 @@ def serve_https(app: Callable, certificate: CertificatePair, host: str = "127.0.
     context.load_cert_chain(str(certificate.cert_path), str(certificate.key_path))
     server = make_server(host, port, app, threaded=True, ssl_context=context,
                          request_handler=_QuietHandler)
-    server.daemon_threads = True
     actual_port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"batchai-kit-https-{actual_port}",
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"batchai-kit-https-{actual_port}", daemon=True)
     thread.start()
     log.info("Serving on https://%s:%d", host, actual_port)
     return RunningServer(server, thread, host, actual_port)

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import attrs
 from azure.core.credentials import AccessToken
@@ -23,6 +23,7 @@ from azure.core.credentials import AccessToken
 from ._server import RunningServer, serve_https
 from ._tls import generate_self_signed
 from .aad import Authority, AuthorityApp, is_authority_path, open_authority
+from .arm.account import StorageAccount
 from .arm.app import ArmApp
 from .arm.control import ControlPlane
 from .arm.store import Store
@@ -138,7 +139,7 @@ class Emulator:
         certificate = generate_self_signed(self.data_dir / "tls")
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
-        arm = ArmApp(self.control, self.authority)
+        arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
         self.server = serve_https(self._dispatch(arm, AuthorityApp(self.authority)), certificate, self.host,
                                   self.port)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
@@ -160,10 +161,17 @@ class Emulator:
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
+    @property
+    def _started(self) -> EmulatorInfo:
+        if self.info is None:
+            raise RuntimeError("the emulator is not started: call start() first")
+        return self.info
+
     def _dispatch(self, arm: ArmApp, authority: AuthorityApp):
         """One port for everything: ``/{account}/...`` is Azure Files, ``/{tenant}/oauth2/...`` and
         the other Azure AD paths are the authority, the rest is ARM."""
         files = self.files
+        assert files is not None  # set by start() before it serves
         prefix = f"/{STORAGE_ACCOUNT}"
 
         def app(environ, start_response):
@@ -177,14 +185,18 @@ class Emulator:
         return app
 
     def _tick_loop(self) -> None:
+        control = self.control
+        assert control is not None  # set by start() before the ticker starts
         while not self._stopping.wait(self.tick):
             try:
-                self.control.advance()
+                control.advance()
             except Exception:  # keep ticking; the error is logged and the next tick retries
                 log.exception("Control plane tick failed")
 
     def credential(self) -> LocalCredential:
-        return LocalCredential(self.authority, self.info.arm_endpoint)
+        if self.authority is None:
+            raise RuntimeError("the emulator is not started: call start() first")
+        return LocalCredential(self.authority, self._started.arm_endpoint)
 
     def write_ready_file(self, path: Path) -> None:
         """Write the ready file atomically with mode 0600 (it holds a bearer token)."""
@@ -193,24 +205,25 @@ class Emulator:
         temporary = path.with_name(path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump(self.info.ready_file_content(), fh, indent=2)
+            json.dump(self._started.ready_file_content(), fh, indent=2)
         os.replace(temporary, path)
 
     def batchai_client(self, **kwargs):
         """A real ``azure.mgmt.batchai.BatchAI`` client for this emulator."""
         from azure.mgmt.batchai import BatchAI
 
-        return BatchAI(self.credential(), self.info.subscription_id, base_url=self.info.arm_endpoint,
-                       connection_verify=str(self.info.ca_cert), polling_interval=kwargs.pop("polling_interval", 0.05),
+        info = self._started
+        return BatchAI(self.credential(), info.subscription_id, base_url=info.arm_endpoint,
+                       connection_verify=str(info.ca_cert), polling_interval=kwargs.pop("polling_interval", 0.05),
                        **kwargs)
 
     def resource_client(self, **kwargs):
         """A real ``ResourceManagementClient`` for this emulator."""
         from azure.mgmt.resource.resources import ResourceManagementClient
 
-        return ResourceManagementClient(self.credential(), self.info.subscription_id,
-                                        base_url=self.info.arm_endpoint,
-                                        connection_verify=str(self.info.ca_cert),
+        return ResourceManagementClient(self.credential(), self._started.subscription_id,
+                                        base_url=self._started.arm_endpoint,
+                                        connection_verify=str(self._started.ca_cert),
                                         polling_interval=kwargs.pop("polling_interval", 0.05), **kwargs)
 
     def file_service(self, **kwargs):
@@ -220,8 +233,8 @@ class Emulator:
 
         session = requests.Session()
         session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify
-        session.verify = str(self.info.ca_cert)
-        return FileService(connection_string=self.info.storage_connection_string, request_session=session,
+        session.verify = str(self._started.ca_cert)
+        return FileService(connection_string=self._started.storage_connection_string, request_session=session,
                            **kwargs)
 
     def stop(self) -> None:

@@ -104,7 +104,7 @@ def prepare_output(output_dir):
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as error:
-        raise InputError("cannot create the output directory {}: {}".format(output_dir, error.strerror))
+        raise InputError("cannot create the output directory {}: {}".format(output_dir, error.strerror)) from error
     if not os.access(output_dir, os.W_OK):
         raise InputError("the output directory {} is not writable".format(output_dir))
 

@@ -10,7 +10,6 @@ import time
 import pytest
 
 import batchai_kit as bk
-
 from tests.library.conftest import GROUP, WORKSPACE, cluster_names, error_codes, reopened, sdk_job, wait_for
 
 WAIT = 60

@@ -10,7 +10,6 @@ import pytest
 import batchai_kit as bk
 from batchai_kit.errors import Conflict, NodesUnusable, Timeout, ValidationError
 from batchai_kit.local.arm.timing import Timings
-
 from tests.library.conftest import GROUP, WORKSPACE, cluster_names
 
 

@@ -13,7 +13,6 @@ from batchai_kit._journal import Journal
 from batchai_kit.cli import main
 from batchai_kit.local.arm.timing import Timings
 from batchai_kit.local.emulator import emulator
-
 from tests.library.conftest import GROUP, WORKSPACE, cluster_names
 
 

@@ -118,7 +118,7 @@ def test_only_an_answer_the_recording_repeated_may_repeat():
 
 
 def test_an_answer_the_recording_did_not_repeat_does_not_repeat():
-    cassette, player = recorded((request("GET", JOB), answer("running")), (request("GET", JOB), answer("running")),
+    cassette, _player = recorded((request("GET", JOB), answer("running")), (request("GET", JOB), answer("running")),
                                 (request("DELETE", JOB), answer("gone")))
     assert play(cassette, request("GET", JOB), request("GET", JOB)) == ["running", "running"]
     with pytest.raises(kit.ReplayMismatch, match=r"request 3 of 3 to /subscriptions/s/jobs/j1 was recorded as DELETE"):
@@ -145,7 +145,7 @@ def test_what_was_left_unplayed_is_a_problem_listed_in_recorded_order():
     interactions = [(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(25)]
     cassette, player = recorded(*interactions)
     play(cassette, request("GET", "/jobs/j1"), request("GET", "/jobs/j3"))
-    assert player.unplayed() == [0, 2] + list(range(4, 25))
+    assert player.unplayed() == [0, 2, *list(range(4, 25))]
     [problem] = player.problems()
     lines = problem.splitlines()
     assert lines[0] == ("The cassette 'fake.batchai.yaml' holds 23 interaction(s) the test did not play: the code "
@@ -157,7 +157,7 @@ def test_what_was_left_unplayed_is_a_problem_listed_in_recorded_order():
 
 
 def test_twenty_unplayed_interactions_are_all_listed():
-    cassette, player = recorded(*[(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(20)])
+    _cassette, player = recorded(*[(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(20)])
     [problem] = player.problems()
     assert len(problem.splitlines()) == 22 and "more" not in problem
 

@@ -55,7 +55,7 @@ class Fingerprint:
     mtime_ns: int
 
     @classmethod
-    def of(cls, stat) -> "Fingerprint":
+    def of(cls, stat) -> Fingerprint:
         return cls(stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 

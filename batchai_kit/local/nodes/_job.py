@@ -104,6 +104,7 @@ class _Job:
         for own in node_vars:
             # Service variables last: a user variable cannot move the job's own paths.
             self.node_envs.append({**base, "PYTHONUNBUFFERED": "1", **user, **secrets, **job_vars, **own})
+        assert self.log is not None  # opened by _job_directories
         self.log.write(f"Job {self.name} starting on node(s) {', '.join(n.node_id for n in self.nodes)}; "
                        f"toolkit {tool_type(props)}; image {image or '(host)'}")
 
@@ -149,6 +150,7 @@ class _Job:
         stdouterr = absolute_path(prefix, known, "stdOutErrPathPrefix") / self.segment / "stdouterr"
         stdouterr.mkdir(parents=True, exist_ok=True)
         self.stdouterr = stdouterr
+        paths: dict[str | None, Path]
         if len(self.nodes) == 1:
             paths = {None: stdouterr / "execution.log"}
         else:

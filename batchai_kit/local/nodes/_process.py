@@ -27,6 +27,7 @@ from ._model import (
     PROCESS_START_FAILED,
     JobResult,
     StartError,
+    words,
 )
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Launch:
     """One process to start: what, where, and where its output goes."""
 
     label: str
-    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    argv: tuple[str, ...] = attrs.field(converter=words)
     env: Mapping[str, str] = attrs.field(repr=False)  # holds secrets
     cwd: Path
     stdout: Path

@@ -26,7 +26,7 @@ from pathlib import Path
 import attrs
 
 from ._environment import split_words, which
-from ._model import INVALID_JOB, TOOLKIT_UNAVAILABLE, StartError
+from ._model import INVALID_JOB, TOOLKIT_UNAVAILABLE, StartError, words
 
 LOCALHOST = "127.0.0.1"
 
@@ -56,7 +56,7 @@ class TaskPlan:
     expanded against the process's own environment unless ``shell`` (bash does it)."""
 
     label: str
-    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    argv: tuple[str, ...] = attrs.field(converter=words)
     node: int = 0
     output_suffix: str = ""  # stdout{suffix}.txt / stderr{suffix}.txt
     env: Mapping[str, str] = attrs.field(factory=dict)
@@ -171,9 +171,11 @@ class _Launcher:
         )
         master_args = split_words(settings.get("masterCommandLineArgs"))
         if not distributed:
-            return [TaskPlan("master", [python, script, *master_args], env={"AZ_BATCHAI_TASK_INDEX": "0"}, script=script)]
+            return [TaskPlan("master", [python, script, *master_args], env={"AZ_BATCHAI_TASK_INDEX": "0"},
+                             script=script)]
         workers = max(1, int(settings.get("workerCount") or self.node_count))
-        servers = max(0, int(settings.get("parameterServerCount") if settings.get("parameterServerCount") is not None else 1))
+        declared_servers = settings.get("parameterServerCount")
+        servers = max(0, int(declared_servers if declared_servers is not None else 1))
         ports = _free_ports(workers + servers)
         worker_hosts = [f"{LOCALHOST}:{port}" for port in ports[:workers]]
         ps_hosts = [f"{LOCALHOST}:{port}" for port in ports[workers:]]
