@@ -16,6 +16,8 @@ from pathlib import Path
 
 import attrs
 
+from .._private import private_sqlite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shares (
     name TEXT PRIMARY KEY,
@@ -70,7 +72,7 @@ class PropertiesStore:
     """Thread-safe access to the sidecar SQLite database (one connection, one lock)."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         with self._lock:
