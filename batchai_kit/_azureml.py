@@ -435,9 +435,9 @@ class _JobPorter:
             return " ".join(part for part in (interpreter, _quote(script), settings.get(args_field) or "") if part)
 
         if key in ("customToolkitSettings", "customMpiSettings"):
-            command = settings.get("commandLine")
+            command: str = settings.get("commandLine") or ""
             if not command:
-                raise ValidationError(f"job.properties.{key}.commandLine", command, "is required")
+                raise ValidationError(f"job.properties.{key}.commandLine", settings.get("commandLine"), "is required")
             return command
         if key == "cntkSettings" and (settings.get("languageType") or "Python").lower() == "brainscript":
             return " ".join(part for part in ("cntk", f"configFile={_quote(settings['configFilePath'])}",

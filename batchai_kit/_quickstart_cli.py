@@ -95,7 +95,8 @@ def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, confi
         azure = _connection(use_azure, config, ready_file, out)
         quickstart.check_runtime(azure)
         result = quickstart.run(azure, out, epochs=epochs, keep=keep, train_count=train_digits,
-                                test_count=test_digits, events=events, nodes=nodes, processes=processes, threads=threads)
+                                test_count=test_digits, events=events, nodes=nodes, processes=processes,
+                                threads=threads)
     except RuntimeUnavailable as exc:
         events._end_upload()
         raise click.ClickException(f"{exc}\nNothing was created.") from None

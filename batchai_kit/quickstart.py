@@ -196,7 +196,7 @@ def check_runtime(azure: Any) -> None:
     require_runtime("cntk")
 
 
-def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
+def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
         train_count: int | None = None, test_count: int | None = None, location: str | None = None,
         events: Events | None = None, job_name: str | None = None, nodes: int = 1,
         processes: int | None = None, threads: int = DEFAULT_THREADS) -> QuickstartResult:

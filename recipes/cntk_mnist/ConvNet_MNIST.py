@@ -309,7 +309,7 @@ class HeldOut:
             batch = reader.next_minibatch(TEST_MINIBATCH_SIZE)
             if not batch:
                 break
-            features.append(batch[reader.streams.features].asarray().reshape((-1,) + IMAGE_SHAPE))
+            features.append(batch[reader.streams.features].asarray().reshape((-1, *IMAGE_SHAPE)))
             labels.append(batch[reader.streams.labels].asarray().reshape(-1, NUM_CLASSES))
         return cls(numpy.concatenate(features).astype(numpy.float32), numpy.concatenate(labels).astype(numpy.float32))
 

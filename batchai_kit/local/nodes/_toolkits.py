@@ -65,7 +65,7 @@ class TaskPlan:
     script: str | None = None  # a script path that must exist once preparation ran
     # An MPI launch: ``argv`` is each rank's program, started by ``mpi_launcher`` (mpirun and its
     # options, without -np) as ``mpi_processes`` ranks spread over the job's nodes.
-    mpi_launcher: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    mpi_launcher: tuple[str, ...] = attrs.field(default=(), converter=words)
     mpi_processes: int = 0
 
 
