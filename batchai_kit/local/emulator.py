@@ -23,6 +23,7 @@ from azure.core.credentials import AccessToken
 
 from ._faults import FaultInjector, FaultPlan
 from ._private import open_private, private_directory
+from ._proxy import FILES_SUFFIX, ConnectProxy, proxied_hosts
 from ._server import PortInUse, RunningServer, serve_https
 from ._threads import background_thread
 from ._tls import generate_self_signed
@@ -65,6 +66,7 @@ class EmulatorInfo:
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = attrs.field(default="", repr=False)
+    proxy_url: str = ""  # with Emulator(proxy=True): HTTPS_PROXY for code using Azure's hostnames
 
     @property
     def storage_connection_string(self) -> str:
@@ -78,7 +80,7 @@ class EmulatorInfo:
                 "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
                 "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid(),
                 "authority": self.authority, "tenant_id": self.tenant_id, "client_id": self.client_id,
-                "client_secret": self.client_secret}
+                "client_secret": self.client_secret, "proxy_url": self.proxy_url}
 
 
 class LocalCredential:
@@ -113,7 +115,7 @@ class Emulator:
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int | None = None,
                  timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True,
-                 faults: Any = None):
+                 faults: Any = None, proxy: bool = False):
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
@@ -131,6 +133,8 @@ class Emulator:
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self.info: EmulatorInfo | None = None
+        self.proxy_enabled = proxy
+        self.proxy: ConnectProxy | None = None
 
     def start(self) -> EmulatorInfo:
         private_directory(self.data_dir)  # 0700, also when it exists: it holds keys and secrets
@@ -144,7 +148,8 @@ class Emulator:
         if storage_key is None:
             storage_key = generate_account_key()
             self.store.set_meta("storage_key", storage_key)
-        certificate = generate_self_signed(self.data_dir / "tls")
+        names = ("localhost", *proxied_hosts(STORAGE_ACCOUNT)) if self.proxy_enabled else ("localhost",)
+        certificate = generate_self_signed(self.data_dir / "tls", hostnames=names)
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
         arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
@@ -157,6 +162,9 @@ class Emulator:
         self.server = self._serve(app, certificate)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
         _rebase_share_urls(self.store, files_endpoint)
+        if self.proxy_enabled:
+            self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
+                                      host=self.host)
         if self.run_nodes:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
                                                   self.control.clock)
@@ -171,7 +179,8 @@ class Emulator:
                                  storage_key=storage_key, authority=self.server.base_url,
                                  tenant_id=self.authority.tenant_id,
                                  client_id=self.authority.principal.client_id,
-                                 client_secret=self.authority.principal.secret)
+                                 client_secret=self.authority.principal.secret,
+                                 proxy_url=self.proxy.url if self.proxy else "")
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
@@ -206,8 +215,14 @@ class Emulator:
         assert files is not None  # set by start() before it serves
         prefix = f"/{STORAGE_ACCOUNT}"
 
+        files_host = f"{STORAGE_ACCOUNT}{FILES_SUFFIX}"
+
         def app(environ, start_response):
             path = environ.get("PATH_INFO", "")
+            host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
+            if host == files_host:  # Azure's own host name, through the proxy: /{share}/...
+                environ["SCRIPT_NAME"] = prefix
+                return files(environ, start_response)
             if path == prefix or path.startswith(prefix + "/"):
                 return files(environ, start_response)
             if is_authority_path(path):
@@ -272,6 +287,8 @@ class Emulator:
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.join(timeout=10)
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.server is not None:
             self.server.stop()
         if self.control is not None:
