@@ -17,8 +17,10 @@ from ._cli_common import output_option
 @click.version_option(package_name="batchai_kit")
 def main(verbose: int) -> None:
     """Azure Batch AI in a few lines, with an embedded local emulator."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ._logging import configure_logging
+
+    # Every record (the library's, urllib3's SAS links at DEBUG, the SDKs') is redacted of secrets.
+    configure_logging(logging.WARNING - 10 * min(verbose, 2))
 
 
 @main.command()
