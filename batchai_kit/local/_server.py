@@ -18,8 +18,9 @@ import threading
 from typing import Callable, cast
 
 import attrs
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import ThreadedWSGIServer
 
+from ._keepalive import KeepAliveHandler
 from ._threads import background_thread, block_interrupts_in_this_thread
 from ._tls import CertificatePair
 
@@ -44,7 +45,7 @@ class PortInUse(Exception):
         self.port = port
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(KeepAliveHandler):
     """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens.
 
     Nagle's algorithm off (TCP_NODELAY): with it, each small response waited ~12 ms for the

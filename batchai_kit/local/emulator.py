@@ -23,7 +23,7 @@ from azure.core.credentials import AccessToken
 
 from ._faults import FaultInjector, FaultPlan
 from ._private import open_private, private_directory
-from ._proxy import FILES_SUFFIX, ConnectProxy, proxied_hosts
+from ._proxy import ConnectProxy, files_host_to_path, proxied_hosts
 from ._server import PortInUse, RunningServer, serve_https
 from ._threads import background_thread
 from ._tls import generate_self_signed
@@ -159,6 +159,8 @@ class Emulator:
             log.info("Injecting faults: %s", self.fault_plan.describe())
         elif self.fault_plan is not None:  # a scripted choose(method, path)
             app = self.fault_injector = FaultInjector(app, choose=self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+        if self.proxy_enabled:  # outermost: the layers below see every files request path-style
+            app = files_host_to_path(app, STORAGE_ACCOUNT)
         self.server = self._serve(app, certificate)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
         _rebase_share_urls(self.store, files_endpoint)
@@ -215,14 +217,8 @@ class Emulator:
         assert files is not None  # set by start() before it serves
         prefix = f"/{STORAGE_ACCOUNT}"
 
-        files_host = f"{STORAGE_ACCOUNT}{FILES_SUFFIX}"
-
         def app(environ, start_response):
             path = environ.get("PATH_INFO", "")
-            host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
-            if host == files_host:  # Azure's own host name, through the proxy: /{share}/...
-                environ["SCRIPT_NAME"] = prefix
-                return files(environ, start_response)
             if path == prefix or path.startswith(prefix + "/"):
                 return files(environ, start_response)
             if is_authority_path(path):
