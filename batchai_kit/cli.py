@@ -25,8 +25,9 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on; 0 picks a free one.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one. Default: the port of the last run on this data "
+                   "directory (a free one the first time, or if that one is taken).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(".batchai_kit/emulator"), show_default=True,
               help="Where state, shares and the TLS certificate live; reuse it to keep resources.")
@@ -41,7 +42,7 @@ def main(verbose: int) -> None:
 @click.option("--faults", metavar="SPEC",
               help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
                    "(rates from 0 to 1; see docs/emulator.md).")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool,
+def emulator(host: str, port: int | None, data_dir: Path, ready_file: Path | None, proxy: bool,
              faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
     from .errors import ValidationError
