@@ -45,6 +45,7 @@ def test_parse_log_reads_epochs_and_the_final_test_error():
 
 def test_parse_log_reads_the_held_out_error_of_each_epoch_and_the_ranks():
     text = ("CNTK 2.7 on CPU, 2 ranks (data parallel)\n"
+            "Held-out error after each epoch: 500 of the 500 test samples\n"
             "Epoch 1/2: loss 1.3642, error 42.90%, held-out error 29.00%, 1167 samples/s\n"
             "Rank 1/2: 1000 samples per epoch, 729 samples/s\n"
             "Epoch 2/2: loss 0.5196, error 15.70%, held-out error 7.80%, 1725 samples/s\n"
@@ -82,7 +83,7 @@ def test_the_two_node_quickstart_trains_data_parallel_with_both_ranks_in_the_log
     epochs, error, samples = parse_log(log)
     assert [e.number for e in epochs] == [1, 2] and all(e.held_out_error is not None for e in epochs)
     assert log.count("Final test error") == 1 and samples == 200  # rank 0 alone evaluates and reports
-    assert epochs[-1].held_out_error == error
+    assert epochs[-1].held_out_error == error  # 200 test digits: the per-epoch subset is all of them
     assert "Data-parallel: 2 MPI ranks" in result.stdout
     assert (tmp_path / "out" / "model" / "ConvNet_MNIST.dnn").stat().st_size > 10_000
     assert resources_left(tmp_path / "out" / "emulator") == ([], [])
