@@ -5,6 +5,7 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh mutate [module...]   mutation testing (mutmut) of the modules in docs/mutation.md
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -39,10 +40,16 @@ case "$command" in
         ;;
     test)
         setup
-        exec "$VENV/bin/python" -m pytest "$@"
+        # setup installed every runtime: a test that finds one missing fails instead of skipping
+        BATCHAI_KIT_REQUIRE_RUNTIME=${BATCHAI_KIT_REQUIRE_RUNTIME:-1} exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    mutate)
+        setup
+        "$VENV/bin/python" -m pip install --quiet -e '.[mutation]'
+        exec "$VENV/bin/python" scripts/mutate "$@"
         ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|mutate|setup} [args]" >&2
         exit 2
         ;;
 esac

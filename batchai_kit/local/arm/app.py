@@ -156,9 +156,9 @@ class ArmApp:
             self._check_api_version(endpoint, request)
             if is_spec_operation(endpoint):
                 body = self._body(request) if request.method in ("PUT", "PATCH") else None
-                validate_request(endpoint, params, body)
+                kept = validate_request(endpoint, params, body)
                 request.environ[_QUERY] = validate_query(endpoint, request.args)
-                request.environ[_BODY] = body
+                request.environ[_BODY] = kept
             self.control.advance()
             handler = getattr(self, endpoint)
             return handler(request, **params)
