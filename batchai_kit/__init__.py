@@ -17,25 +17,53 @@ Every error is a ``bk.BatchAIKitError``.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._azureml import AzureMLExport, to_azureml
     from ._cluster import ClusterSpec, GpuCluster
     from ._connection import AdminUser, Azure, StaticTokenCredential
     from ._job import Job, OutputFile
-    from ._jobs import (Caffe2Job, CaffeJob, ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, JobSpec,
-                        OutputLocation, PyTorchJob, TensorFlowJob)
+    from ._jobs import (
+        Caffe2Job,
+        CaffeJob,
+        ChainerJob,
+        CntkJob,
+        CustomJob,
+        CustomMpiJob,
+        HorovodJob,
+        JobSpec,
+        OutputLocation,
+        PyTorchJob,
+        TensorFlowJob,
+    )
+    from ._logging import RedactingFilter, configure_logging
     from ._resource import Terminated
     from ._share import ExternalShare, FileShare, SharePath
     from ._workspace import Experiment, Workspace
-    from .errors import (AuthenticationFailed, BatchAIKitError, Conflict, ConnectionFailed, JobFailed,
-                         NodesUnusable, NotFound, ProvisioningFailed, QuotaExceeded, RuntimeUnavailable,
-                         ServiceError, Timeout, UnsupportedSetting, ValidationError)
+    from .errors import (
+        AuthenticationFailed,
+        BatchAIKitError,
+        Conflict,
+        ConnectionFailed,
+        JobFailed,
+        NodesUnusable,
+        NotFound,
+        ProvisioningFailed,
+        QuotaExceeded,
+        RuntimeUnavailable,
+        ServiceError,
+        Timeout,
+        UnsupportedSetting,
+        ValidationError,
+    )
 
 # Public name -> the private module defining it. Loaded on first use (PEP 562), so
 # ``import batchai_kit`` costs a few milliseconds and a script pays only for what it touches;
 # the Azure SDKs themselves load when a client is first built.
 _WHERE = {
+    **dict.fromkeys(["AzureMLExport", "to_azureml"], "._azureml"),
     **dict.fromkeys(["ClusterSpec", "GpuCluster"], "._cluster"),
     **dict.fromkeys(["AdminUser", "Azure", "StaticTokenCredential"], "._connection"),
     **dict.fromkeys(["Job", "OutputFile"], "._job"),
+    **dict.fromkeys(["RedactingFilter", "configure_logging"], "._logging"),
     **dict.fromkeys(["Caffe2Job", "CaffeJob", "ChainerJob", "CntkJob", "CustomJob", "CustomMpiJob", "HorovodJob",
                      "JobSpec", "OutputLocation", "PyTorchJob", "TensorFlowJob"], "._jobs"),
     "Terminated": "._resource",
@@ -75,7 +103,12 @@ __all__ = [
     "CaffeJob", "Caffe2Job", "OutputLocation",
     # errors
     "BatchAIKitError", "ValidationError", "UnsupportedSetting", "ServiceError", "NotFound", "Conflict",
-    "QuotaExceeded", "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed", "Timeout",
+    "QuotaExceeded", "AuthenticationFailed", "ProvisioningFailed", "ConnectionFailed", "NodesUnusable", "JobFailed",
+    "Timeout",
     "RuntimeUnavailable", "Terminated",
+    # leaving Batch AI
+    "to_azureml", "AzureMLExport",
+    # logs without secrets
+    "configure_logging", "RedactingFilter",
     "__version__",
 ]

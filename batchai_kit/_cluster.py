@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
 
 from . import _names
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
-from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details
+from ._waiter import operation_deadline
+from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._connection import AdminUser
     from ._job import Job
     from ._jobs import JobSpec
-    from ._share import FileShare, SharePath
+    from ._share import FileShare
     from ._workspace import Experiment, Workspace
 
 log = logging.getLogger("batchai_kit.cluster")
@@ -26,6 +27,10 @@ CLUSTER_CLEANUP = ("delete", "keep")
 
 def _lower(value: str) -> str:
     return value.lower()
+
+
+def _shares(mounts: Iterable[FileShare]) -> tuple[FileShare, ...]:
+    return tuple(mounts)
 
 
 @attrs.frozen(kw_only=True)
@@ -42,13 +47,16 @@ class ClusterSpec:
     admin_user: str | None = None
     admin_password: str | None = attrs.field(default=None, repr=False)
     admin_ssh_key: str | None = None
-    mounts: tuple = attrs.field(default=(), converter=tuple)
+    mounts: tuple[FileShare, ...] = attrs.field(default=(), converter=_shares)
     setup_command: str | None = None
     setup_env: Mapping[str, str] = attrs.field(factory=dict)
     setup_secrets: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     setup_output: Any = None  # SharePath or '$AZ_BATCHAI_MOUNT_ROOT/...' string for the setup task's logs
 
     def __attrs_post_init__(self) -> None:
+        register_secret(self.admin_password)
+        for value in self.setup_secrets.values():
+            register_secret(value)
         check_choice("priority", self.priority, PRIORITIES)
         autoscale = self.min_nodes is not None or self.max_nodes is not None
         if autoscale:
@@ -77,7 +85,7 @@ class ClusterSpec:
                                                          "setup_command")
 
     @classmethod
-    def from_json(cls, source: Any, *, azure: Any = None) -> "ClusterSpec":
+    def from_json(cls, source: Any, *, azure: Any = None) -> ClusterSpec:
         """A cluster spec from Batch AI's own JSON: a ``ClusterCreateParameters`` body as ``az
         batchai cluster create -f`` uses it (with or without the ``properties`` wrapper), a cluster
         as ``GET`` returns it, or a REST API example file. ``source`` is a mapping, JSON text
@@ -87,9 +95,10 @@ class ClusterSpec:
         """
         from ._spec_json import cluster_from_json
 
-        return cluster_from_json(source, azure=azure)
+        spec: ClusterSpec = cluster_from_json(source, azure=azure)
+        return spec
 
-    def to_json(self, default_admin: "AdminUser | None" = None) -> dict[str, Any]:
+    def to_json(self, default_admin: AdminUser | None = None) -> dict[str, Any]:
         """The ``ClusterCreateParameters`` body (``{"properties": {...}}``) that ``from_json``
         reads back; it holds the admin password and mount keys: treat it as a secret."""
         from ._spec_json import cluster_to_json
@@ -102,14 +111,14 @@ class ClusterSpec:
 
     @property
     def target_nodes(self) -> int:
-        if self.autoscale:
-            return self.nodes if self.nodes is not None else int(self.min_nodes)
-        return 1 if self.nodes is None else self.nodes
+        if self.nodes is not None:
+            return self.nodes
+        return 1 if self.min_nodes is None else self.min_nodes
 
     def _scale_settings(self) -> Any:
         from azure.mgmt.batchai import models
 
-        if self.autoscale:
+        if self.min_nodes is not None and self.max_nodes is not None:
             return models.ScaleSettings(auto_scale=models.AutoScaleSettings(
                 minimum_node_count=self.min_nodes, maximum_node_count=self.max_nodes,
                 initial_node_count=self.target_nodes))
@@ -133,7 +142,7 @@ class ClusterSpec:
             secrets=[models.EnvironmentVariableWithSecretValue(name=k, value=v)
                      for k, v in self.setup_secrets.items()] or None)
 
-    def admin(self, default: "AdminUser | None") -> Any:
+    def admin(self, default: AdminUser | None) -> Any:
         from azure.mgmt.batchai import models
 
         name = self.admin_user or (default.name if default else None)
@@ -146,8 +155,12 @@ class ClusterSpec:
         return models.UserAccountSettings(admin_user_name=name, admin_user_password=password,
                                           admin_user_ssh_public_key=ssh_key)
 
-    def to_parameters(self, default_admin: "AdminUser | None") -> Any:
+    def to_parameters(self, default_admin: AdminUser | None, *, require_admin: bool = True) -> Any:
+        """The create-cluster body. Without an admin account (this spec's or ``default_admin``)
+        it is a ``ValidationError`` unless ``require_admin`` is False (e.g. for an export)."""
         from azure.mgmt.batchai import models
+
+        has_admin = bool(self.admin_user or default_admin)
 
         image = None
         if self.image is not None:
@@ -163,7 +176,7 @@ class ClusterSpec:
         return models.ClusterCreateParameters(
             vm_size=self.vm_size, vm_priority=self.priority, scale_settings=self._scale_settings(),
             virtual_machine_configuration=image, node_setup=node_setup,
-            user_account_settings=self.admin(default_admin))
+            user_account_settings=self.admin(default_admin) if require_admin or has_admin else None)
 
     def differences(self, cluster: Any) -> list[str]:
         """How an existing cluster (SDK model) differs from this spec, one phrase each."""
@@ -221,7 +234,7 @@ class GpuCluster(LiveResource):
 
     kind = "cluster"
 
-    def __init__(self, workspace: "Workspace", name: str, *, reuse: bool = False, cleanup: str = "delete",
+    def __init__(self, workspace: Workspace, name: str, *, reuse: bool = False, cleanup: str = "delete",
                  wait: bool = True, timeout: float = 1800,
                  on_change: Callable[[Any], None] | None = None, **spec: Any):
         self.workspace = workspace
@@ -236,7 +249,7 @@ class GpuCluster(LiveResource):
         self.on_change = on_change
         self.journal = workspace.journal
         self.created_here = False
-        self.jobs: list["Job"] = []
+        self.jobs: list[Job] = []
         self.model: Any = None
 
     def __repr__(self) -> str:
@@ -264,7 +277,7 @@ class GpuCluster(LiveResource):
             self.model = self._client.clusters.get(*self._where, self.name)
         return self.model
 
-    def create(self) -> "GpuCluster":
+    def create(self) -> GpuCluster:
         """Create the cluster, or attach to an existing one (see the class docstring)."""
         try:
             existing = self.refresh()
@@ -287,13 +300,11 @@ class GpuCluster(LiveResource):
         return self
 
     def _open(self) -> None:
-        self.create()
+        # A failed wait (or an interrupt during it) cleans up in LiveResource.__enter__.
+        with operation_deadline(self.timeout):
+            self.create()
         if self.wait:
-            try:
-                self.wait_ready()
-            except BaseException:
-                self._cleanup(failed=True)
-                raise
+            self.wait_ready()
 
     def wait_ready(self, timeout: float | None = None, on_change: Callable[[Any], None] | None = None) -> Any:
         """Wait until the allocation is steady and every node is idle or running.
@@ -303,17 +314,18 @@ class GpuCluster(LiveResource):
         """
         callback = on_change or self.on_change
 
-        def changed(cluster, previous):
+        def changed(cluster: Any, previous: Any) -> None:
             log.info("Cluster %s: %s", self.name, describe_nodes(cluster))
             if callback:
                 callback(cluster)
 
-        def ready(cluster) -> bool:
+        def ready(cluster: Any) -> bool:
             counts = _counts(cluster)
+            usable = counts["idle"] + counts["running"]
             return (cluster.allocation_state == "steady" and counts["preparing"] == 0
-                    and counts["leaving"] == 0 and counts["idle"] + counts["running"] == (cluster.current_node_count or 0))
+                    and counts["leaving"] == 0 and usable == (cluster.current_node_count or 0))
 
-        def unusable(cluster):
+        def unusable(cluster: Any) -> NodesUnusable | None:
             counts = _counts(cluster)
             if counts["unusable"] or cluster.errors:
                 return NodesUnusable(self.name, counts["unusable"], error_details(cluster.errors))
@@ -362,8 +374,8 @@ class GpuCluster(LiveResource):
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def submit(self, spec: "JobSpec", *, experiment: "Experiment | str" = "default",
-               cleanup: str = "terminate") -> "Job":
+    def submit(self, spec: JobSpec, *, experiment: Experiment | str = "default",
+               cleanup: str = "terminate") -> Job:
         """Submit *spec* to this cluster in *experiment* (created if missing); returns the live job.
 
         Its stdout/stderr go to the spec's ``stdouterr`` or, by default, to the root of the first

@@ -27,15 +27,24 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import attrs
 
 from . import _names
-from ._waiter import (DEFAULT_SDK_POLLING_INTERVAL, Waiter, arm_retry_kwargs, file_service_retry, is_playback,
-                      sdk_polling_interval)
-from .errors import ValidationError
+from ._waiter import (
+    DEFAULT_RETRY_BUDGET,
+    DEFAULT_SDK_POLLING_INTERVAL,
+    TransientRetry,
+    Waiter,
+    arm_retry_policy,
+    file_service_retry,
+    is_playback,
+    retry_for,
+    sdk_polling_interval,
+)
+from .errors import ValidationError, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +75,9 @@ class StaticTokenCredential:
     emulator's). The token never appears in its repr."""
 
     def __init__(self, token: str, *, lifetime_s: int = 3600):
-        if not token:
+        if not token or not isinstance(token, str):
             raise ValidationError("token", token, "must be a non-empty bearer token", secret=True)
+        register_secret(token)
         self._token = token
         self._lifetime_s = lifetime_s
 
@@ -98,6 +108,7 @@ class AdminUser:
             raise ValidationError("admin user name", self.name, "must not be empty")
         if not self.password and not self.ssh_public_key:
             raise ValidationError("admin user", self.name, "needs a password or an SSH public key (or both)")
+        register_secret(self.password)
 
 
 def _credential_repr(credential: object) -> str:
@@ -155,6 +166,10 @@ class Azure:
     poll_interval: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
+    # How long one request keeps retrying transient failures when no operation deadline encloses
+    # it (an operation's own deadline, e.g. a wait's timeout, wins when there is one), seconds.
+    retry_budget: float = attrs.field(default=DEFAULT_RETRY_BUDGET, validator=_names.validator(
+        lambda value: _names.check_seconds(value, field="retry_budget")))
     # What keeps an in-process emulator alive (Azure.local()); never compared or shown.
     emulator: Any = attrs.field(default=None, repr=False, eq=False)
 
@@ -169,6 +184,7 @@ class Azure:
             )
         if self.storage_key:
             _check_storage_key(self.storage_key)
+            register_secret(self.storage_key)
         if self.files_endpoint is not None:
             parts = urlsplit(self.files_endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -194,7 +210,7 @@ class Azure:
         admin_ssh_public_key: str | None = None,
         location: str | None = None,
         arm_endpoint: str = PUBLIC_ARM_ENDPOINT,
-    ) -> "Azure":
+    ) -> Azure:
         """A service principal (``client_id`` and ``secret``) of ``tenant``, or of the tenant named
         in ``token_uri`` (``https://login.microsoftonline.com/{tenant}/oauth2/token``, the older
         SDKs' form)."""
@@ -204,6 +220,7 @@ class Azure:
             raise ValidationError("client_id", client_id, "must be the service principal's application id")
         if not secret:
             raise ValidationError("secret", secret, "must be the service principal's secret", secret=True)
+        register_secret(secret)
         authority: str | None = None
         if tenant is None and token_uri is None:
             raise ValidationError("tenant", None, "give the tenant (directory) id or the token_uri")
@@ -223,14 +240,17 @@ class Azure:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Azure":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Azure:
         """From the environment: AZURE_SUBSCRIPTION_ID; a service principal from AZURE_CLIENT_ID,
         AZURE_CLIENT_SECRET and AZURE_TENANT_ID, or else azure-identity's DefaultAzureCredential
         (managed identity, `az login`...); AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY; optional
         BATCHAI_KIT_ADMIN_USER, BATCHAI_KIT_ADMIN_PASSWORD, BATCHAI_KIT_ADMIN_SSH_KEY (the key or a
         path to a .pub file) and BATCHAI_KIT_LOCATION."""
         env = os.environ if environ is None else environ
-        get = lambda name: env.get(name) or None  # noqa: E731 - empty counts as unset
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None  # empty counts as unset
+
         subscription = get("AZURE_SUBSCRIPTION_ID")
         if subscription is None:
             raise ValidationError(
@@ -246,7 +266,7 @@ class Azure:
             from azure.identity import ClientSecretCredential
 
             credential: Any = ClientSecretCredential(
-                get("AZURE_TENANT_ID"), get("AZURE_CLIENT_ID"), get("AZURE_CLIENT_SECRET")
+                env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
             )
         else:
             from azure.identity import DefaultAzureCredential
@@ -266,7 +286,7 @@ class Azure:
         )
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str]) -> "Azure":
+    def from_config(cls, path: str | os.PathLike[str]) -> Azure:
         """From a JSON file in the Batch AI recipes' format (configuration.json)::
 
             {"subscription_id": "...", "aad_client_id": "...", "aad_secret": "...",
@@ -317,25 +337,37 @@ class Azure:
         timings: Any = None,
         poll_interval: float = 0.1,
         location: str = "eastus",
-    ) -> "Azure":
+        faults: Any = None,
+    ) -> Azure:
         """The embedded emulator, started in this process and stopped at interpreter exit.
 
         Without ``data_dir`` its state lives in a temporary directory removed at exit. Clusters
-        get a generated admin account (nothing listens for SSH locally).
+        get a generated admin account (nothing listens for SSH locally). ``faults`` injects
+        faults into its answers, e.g. ``"429=0.1,500=0.05,reset=0.02,seed=1"`` (see
+        docs/emulator.md, "Fault injection").
         """
         import atexit
         import tempfile
 
         from .local.emulator import Emulator
 
-        cleanup: list = []
+        cleanup: list[Callable[[], None]] = []
         if data_dir is None:
             holder = tempfile.TemporaryDirectory(prefix="batchai-kit-")
             cleanup.append(holder.cleanup)
             data_dir = holder.name
-        emulator = Emulator(Path(data_dir), **({"timings": timings} if timings is not None else {}))
+        from .local._faults import FaultPlan
+
+        plan = FaultPlan.of(faults)  # a ValidationError now, before anything starts
+        emulator = Emulator(Path(data_dir), faults=plan, **({"timings": timings} if timings is not None else {}))
         info = emulator.start()
-        atexit.register(lambda: [emulator.stop(), *(c() for c in cleanup)])
+
+        def stop() -> None:
+            emulator.stop()
+            for clean in cleanup:
+                clean()
+
+        atexit.register(stop)
         return cls.for_emulator(info, emulator=emulator, location=location, poll_interval=poll_interval)
 
     @classmethod
@@ -347,7 +379,7 @@ class Azure:
         location: str = "eastus",
         admin: AdminUser | None = None,
         poll_interval: float = 0.1,
-    ) -> "Azure":
+    ) -> Azure:
         """An ``Azure`` for a running emulator, given its ``EmulatorInfo`` (what the ready file
         holds). Clusters get ``admin`` or a generated account: nothing listens for SSH locally."""
         return cls(
@@ -365,13 +397,16 @@ class Azure:
         )
 
     @classmethod
-    def from_ready_file(cls, path: str | os.PathLike[str]) -> "Azure":
+    def from_ready_file(cls, path: str | os.PathLike[str]) -> Azure:
         """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
         ``storage_key``."""
         source = Path(path)
         ready = _read_json(source, what="ready file")
-        value = lambda name: _config_value(ready, name, source)  # noqa: E731
+
+        def value(name: str) -> Any:
+            return _config_value(ready, name, source)
+
         with _naming_the_file(source):
             return cls(
                 StaticTokenCredential(value("token")),
@@ -416,7 +451,7 @@ class Azure:
             "credential_scopes": self.scopes,
             "transport": _transport(self.verify),
             "polling_interval": sdk_polling_interval(self.poll_interval or DEFAULT_SDK_POLLING_INTERVAL),
-            **arm_retry_kwargs(),
+            "retry_policy": arm_retry_policy(self.retry()),
         }
 
     def batchai(self) -> Any:
@@ -442,6 +477,10 @@ class Azure:
             )
         return (self.files_endpoint or f"https://{self.storage_account}.file.core.windows.net").rstrip("/")
 
+    def retry(self) -> TransientRetry:
+        """How this endpoint's requests retry transient failures (the emulator's pace is faster)."""
+        return retry_for(self.poll_interval is not None, self.retry_budget)
+
     def waiter(self, deadline_s: float) -> Waiter:
         """The waiter for this endpoint: the real service's pace, or the emulator's."""
         if self.poll_interval is None:
@@ -458,25 +497,28 @@ class Azure:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 
+        from ._logging import quiet_expected_storage_errors
+
+        quiet_expected_storage_errors()  # its ERROR lines for a 404 look-up or a 409 create are not errors
         endpoint = self.file_endpoint
         connection_string = (
             f"DefaultEndpointsProtocol={urlsplit(endpoint).scheme};AccountName={self.storage_account};"
             f"AccountKey={self.storage_key};FileEndpoint={endpoint};"
         )
         service = FileService(connection_string=connection_string, request_session=_file_session(self.verify))
-        service.retry = file_service_retry()
+        service.retry = file_service_retry(self.retry())
         return service
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _transport_class() -> type:
     """Built on first use: azure-core is imported when a client is made, not with batchai_kit."""
     from azure.core.pipeline.transport import RequestsTransport
 
-    class _Transport(RequestsTransport):
+    class _Transport(RequestsTransport):  # type: ignore[misc]  # azure-core exports it lazily: Any to mypy
         """azure-core's requests transport whose sleeps (retry backoff, LRO polling, Retry-After),
         which azure-core all routes through ``transport.sleep``, are skipped in playback."""
 

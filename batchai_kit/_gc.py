@@ -14,7 +14,7 @@ import attrs
 
 from ._journal import AliveResource, Journal, clean_endpoint
 from ._resource import azure_errors
-from .errors import NotFound
+from .errors import NotFound, ValidationError
 
 log = logging.getLogger("batchai_kit.gc")
 
@@ -37,9 +37,10 @@ def _parts(resource_id: str) -> dict[str, str]:
 
 def _path_args(kind: str, resource_id: str) -> tuple[str, ...]:
     p = _parts(resource_id)
-    group, workspace = p.get("resourcegroups"), p.get("workspaces")
+    group = p["resourcegroups"]
     if kind == "resource_group":
         return (group,)
+    workspace = p["workspaces"]
     if kind == "workspace":
         return group, workspace
     if kind == "experiment":
@@ -106,6 +107,9 @@ class Collector:
 
     def delete(self, finding: Finding) -> None:
         kind, resource_id = finding.kind, finding.id
+        endpoint = self._endpoint_for(kind)
+        if endpoint is None:
+            raise ValidationError("storage_account", None, f"is needed to delete {kind} {resource_id}")
         log.info("Deleting %s %s", kind, resource_id)
         with azure_errors(f"Deleting {kind} {resource_id}"):
             if kind == "share":
@@ -118,4 +122,4 @@ class Collector:
                 operations = {"workspace": self.batchai.workspaces, "experiment": self.batchai.experiments,
                               "job": self.batchai.jobs, "cluster": self.batchai.clusters}[kind]
                 operations.begin_delete(*_path_args(kind, resource_id)).result()
-        self.journal.deleted(kind, resource_id, self._endpoint_for(kind))
+        self.journal.deleted(kind, resource_id, endpoint)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import attrs
 
-from ._waiter import sleep_unless_playback
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
+from ._waiter import RETRY_STATUS_CODES, TransientRetry, retry_after_seconds, sleep_unless_playback
 from .errors import ConnectionFailed, JobFailed, ServiceError, ValidationError, error_details, scrub_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,28 +42,64 @@ class OutputFile:
     modified: Any = None
 
 
-def _fetch(session: Any, url: str, what: str, *, headers: dict | None = None, stream: bool = False,
-           allowed: tuple[int, ...] = ()) -> Any:
-    """GET a SAS download link; failures become the library's errors (the link never shows)."""
+def _fetch(session: Any, url: str, what: str, *, retry: TransientRetry, headers: dict[str, Any] | None = None,
+           stream: bool = False, allowed: tuple[int, ...] = ()) -> Any:
+    """GET a SAS download link, retrying connection failures, 408, 429 and 5xx per ``retry``;
+    failures become the library's errors (the link never shows)."""
     import requests
 
-    try:
-        response = session.get(url, headers=headers, stream=stream, timeout=HTTP_TIMEOUT)
-    except requests.RequestException as exc:
-        raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
-    if response.status_code >= 400 and response.status_code not in allowed:
-        response.close()
-        raise ServiceError(f"the storage service answered {response.status_code} {response.reason}",
-                           code=response.headers.get("x-ms-error-code"), status=response.status_code,
-                           action=f"Downloading {what}")
-    return response
+    attempts = retry.begin()
+    while True:
+        try:
+            response = session.get(url, headers=headers, stream=stream, timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            delay = attempts.next_delay(None)
+            if delay is None:
+                raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
+            log.debug("Downloading %s: %s; retry %d in %.2f s", what, type(exc).__name__, attempts.count, delay)
+            attempts.wait(delay)
+            continue
+        status = response.status_code
+        if status in RETRY_STATUS_CODES and status not in allowed:
+            delay = attempts.next_delay(retry_after_seconds(response.headers))
+            if delay is not None:
+                response.close()
+                log.debug("Downloading %s: HTTP %d; retry %d in %.2f s", what, status, attempts.count, delay)
+                attempts.wait(delay)
+                continue
+        if status >= 400 and status not in allowed:
+            response.close()
+            raise ServiceError(f"the storage service answered {status} {response.reason}",
+                               code=response.headers.get("x-ms-error-code"), status=status,
+                               action=f"Downloading {what}")
+        return response
+
+
+def _save(session: Any, url: str, target: Path, what: str, *, retry: TransientRetry) -> None:
+    """Download ``url`` into the file ``target``; a connection lost mid-file starts it again."""
+    import requests
+
+    attempts = retry.begin()
+    while True:
+        try:
+            with _fetch(session, url, what, retry=retry, stream=True) as response, open(target, "wb") as fh:
+                for block in response.iter_content(1024 * 1024):
+                    fh.write(block)
+            return
+        except requests.RequestException as exc:
+            delay = attempts.next_delay(None)
+            if delay is None:
+                raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
+            log.debug("Downloading %s broke off (%s); retry %d in %.2f s", what, type(exc).__name__,
+                      attempts.count, delay)
+            attempts.wait(delay)
 
 
 class _Tail:
     """Follows one growing output file: ranged reads of only the new bytes, the download link
     refreshed before it expires."""
 
-    def __init__(self, job: "Job", name: str, directory_id: str = STDOUTERR):
+    def __init__(self, job: Job, name: str, directory_id: str = STDOUTERR):
         self.job = job
         self.name = name
         self.directory_id = directory_id
@@ -93,6 +129,7 @@ class _Tail:
         chunk = b""
         while True:
             response = _fetch(self.session, url, f"{self.name} of job {self.job.name}", allowed=(401, 403, 416),
+                              retry=self.job.azure.retry(),
                               headers={"Range": f"bytes={self.position}-{self.position + MAX_CHUNK - 1}"})
             if response.status_code == 416:  # nothing new yet
                 break
@@ -126,7 +163,7 @@ class Job(LiveResource):
 
     kind = "job"
 
-    def __init__(self, experiment: "Experiment", name: str, *, spec: "JobSpec | None" = None,
+    def __init__(self, experiment: Experiment, name: str, *, spec: JobSpec | None = None,
                  cleanup: str = "terminate"):
         self.experiment = experiment
         self.workspace = experiment.workspace
@@ -158,7 +195,7 @@ class Job(LiveResource):
         return self.workspace.resource_group, self.workspace.name, self.experiment.name
 
     @classmethod
-    def attach(cls, experiment: "Experiment", name: str, *, cleanup: str = "keep") -> "Job":
+    def attach(cls, experiment: Experiment, name: str, *, cleanup: str = "keep") -> Job:
         """An existing job, by name (NotFound if there is none). Never terminated by default."""
         job = cls(experiment, name, cleanup=cleanup)
         job.refresh()
@@ -166,7 +203,7 @@ class Job(LiveResource):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def submit(self, parameters: Any) -> "Job":
+    def submit(self, parameters: Any) -> Job:
         log.info("Submitting job %s to experiment %s", self.name, self.experiment.name)
         with journaled(self.journal, "job", self.id, self.azure.arm_endpoint), \
                 azure_errors(f"Submitting job {self.name}"):
@@ -193,7 +230,8 @@ class Job(LiveResource):
 
     @property
     def state(self) -> str:
-        return self.refresh().execution_state
+        state: str = self.refresh().execution_state
+        return state
 
     @property
     def exit_code(self) -> int | None:
@@ -248,7 +286,7 @@ class Job(LiveResource):
                     emit(line)
             return model
 
-        def changed(model, previous):
+        def changed(model: Any, previous: Any) -> None:
             log.info("Job %s: %s", self.name, model.execution_state)
             if on_change:
                 on_change(model)
@@ -270,7 +308,16 @@ class Job(LiveResource):
             log.debug("No stderr tail for job %s: %s", self.name, exc)
             tail = ""
         return JobFailed(self.name, exit_code=info.exit_code if info else None,
-                         errors=error_details(info.errors if info else None), stderr_tail=tail)
+                         errors=error_details(info.errors if info else None), stderr_tail=tail,
+                         secrets=self._known_secrets())
+
+    def _known_secrets(self) -> list[str]:
+        """What this job may print that must not be shown: its secret environment values, the
+        storage account key and the admin password."""
+        known = list(self.spec.secrets.values()) if self.spec is not None else []
+        admin = getattr(self.azure, "admin", None)
+        known += [v for v in (getattr(self.azure, "storage_key", None), getattr(admin, "password", None)) if v]
+        return known
 
     def stream(self, file: str = "stdout.txt", *, directory_id: str = STDOUTERR) -> Iterator[str]:
         """Yield the lines of an output file as they are written; ends when the job has ended
@@ -310,8 +357,10 @@ class Job(LiveResource):
         entry = next((f for f in self.files(directory_id, folder or ".") if f.name == base), None)
         if entry is None or entry.url is None:
             raise ValidationError("name", name, f"is not a file in output directory {directory_id} of job {self.name}")
-        response = _fetch(self.azure.http_session(), entry.url, f"{name} of job {self.name}")
-        return response.content.decode("utf-8", "replace")
+        response = _fetch(self.azure.http_session(), entry.url, f"{name} of job {self.name}",
+                          retry=self.azure.retry())
+        text: str = response.content.decode("utf-8", "replace")
+        return text
 
     def walk(self, directory_id: str = STDOUTERR, path: str = ".") -> Iterator[OutputFile]:
         """Every file below *path* of an output directory (directories are descended into)."""
@@ -323,7 +372,7 @@ class Job(LiveResource):
                 else:
                     yield entry
 
-    def download(self, directory_id: str, destination: str | os.PathLike, path: str = ".") -> list[Path]:
+    def download(self, directory_id: str, destination: str | os.PathLike[str], path: str = ".") -> list[Path]:
         """Download an output directory, a directory in it, or one file (``path``) into
         *destination*; files keep their paths relative to the output directory (a single file
         keeps only its name). Returns the local files."""
@@ -339,11 +388,11 @@ class Job(LiveResource):
             [(entry, destination / entry.path) for entry in self.walk(directory_id, path)]
         written: list[Path] = []
         for entry, target in targets:
+            if entry.url is None:
+                raise ServiceError(f"the service gave no download link for {entry.path}",
+                                   action=f"Downloading outputs of job {self.name}")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with _fetch(session, entry.url, f"{entry.path} of job {self.name}", stream=True) as response:
-                with open(target, "wb") as fh:
-                    for block in response.iter_content(1024 * 1024):
-                        fh.write(block)
+            _save(session, entry.url, target, f"{entry.path} of job {self.name}", retry=self.azure.retry())
             written.append(target)
         log.info("Downloaded %d file(s) of job %s to %s", len(written), self.name, destination)
         return written

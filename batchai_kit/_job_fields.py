@@ -111,7 +111,7 @@ def _location(field: str, value: object, *, absolute: bool) -> None:
         )
     if not value.strip():
         raise ValidationError(field, value, "must not be empty")
-    if absolute and not (value.startswith("/") or value.startswith(("$AZ_BATCHAI_", "${AZ_BATCHAI_"))):
+    if absolute and not (value.startswith(("/", "$AZ_BATCHAI_", "${AZ_BATCHAI_"))):
         raise ValidationError(
             field,
             value,

@@ -24,12 +24,32 @@ import attrs
 
 # The fields' checks and the argument quoting live in _job_fields; PRIORITIES, quote_argument and
 # join_arguments stay importable from here.
-from ._job_fields import (PRIORITIES, _check_arguments, _check_directories, _check_mounts, _check_name,
-                          _check_priority, _check_required_count, _check_script, _check_secrets, _check_stdouterr,
-                          _check_variables, _check_wall_clock, _is_share_path, _location, _optional_count,
-                          _optional_text, _text, _to_dict, _to_lower, _to_tuple, _validated, join_arguments,
-                          quote_argument)
-from .errors import ValidationError
+from ._job_fields import (
+    _check_arguments,
+    _check_directories,
+    _check_mounts,
+    _check_name,
+    _check_priority,
+    _check_required_count,
+    _check_script,
+    _check_secrets,
+    _check_stdouterr,
+    _check_variables,
+    _check_wall_clock,
+    _is_share_path,
+    _location,
+    _optional_count,
+    _optional_text,
+    _text,
+    _to_dict,
+    _to_lower,
+    _to_tuple,
+    _validated,
+    join_arguments,
+    quote_argument,
+)
+from .errors import ValidationError, register_secret
+
 
 class _LazyModels:
     """``azure.mgmt.batchai.models``, imported when a spec first becomes parameters rather than
@@ -44,6 +64,7 @@ class _LazyModels:
 
 if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
     from azure.mgmt.batchai import models
+
     from ._share import FileShare, SharePath
 
     Location = Union[SharePath, str]
@@ -77,11 +98,11 @@ PYTORCH_INIT_METHOD_VARIABLE = "PYTORCH_INIT_METHOD"
 _INIT_METHOD = re.compile(r"(?:tcp|file|env)://", re.IGNORECASE)
 
 
-def _check_prefix(_instance: Any, attribute: Any, value: object) -> None:
+def _check_prefix(_instance: Any, attribute: Any, value: Any) -> None:
     _location(attribute.name, value, absolute=True)
 
 
-def _check_suffix(_instance: Any, attribute: Any, value: object) -> None:
+def _check_suffix(_instance: Any, attribute: Any, value: Any) -> None:
     _text(attribute.name, value, optional=True)
     if isinstance(value, str) and value.startswith("/"):
         raise ValidationError(attribute.name, value, "must be relative: it is appended below the job's own directory")
@@ -128,6 +149,8 @@ class JobSpec:
     def __attrs_post_init__(self) -> None:
         if not self._TOOLKIT:
             raise TypeError("JobSpec is a base class: use CntkJob, PyTorchJob, CustomJob, ...")
+        for value in self.secrets.values():
+            register_secret(value)
         clash = sorted(set(self.env) & set(self.secrets))
         if clash:
             raise ValidationError("secrets name", clash[0], "is also given in env: give it in one of them")
@@ -228,7 +251,7 @@ class JobSpec:
         return summary
 
     @classmethod
-    def from_json(cls, source: Any, *, name: Optional[str] = None, azure: Any = None) -> "JobSpec":
+    def from_json(cls, source: Any, *, name: Optional[str] = None, azure: Any = None) -> JobSpec:
         """A job spec from Batch AI's own JSON: a ``JobCreateParameters`` body as ``az batchai job
         create -f`` and the Batch AI recipes use it (with or without the ``properties`` wrapper),
         a job as ``GET`` returns it, or a REST API example file.
@@ -268,9 +291,9 @@ class JobSpec:
                 return JOB_MOUNT_ROOT
         return MOUNT_ROOT
 
-    def _path(self, where: Any) -> str:
+    def _path(self, where: Location) -> str:
         """A path as the node sees it: a SharePath under the right mount root, a string as is."""
-        if not _is_share_path(where):
+        if isinstance(where, str):
             return where
         root = self._mount_root(where.share)
         if root == MOUNT_ROOT:
@@ -373,7 +396,7 @@ def _check_backend(field: str, value: object) -> None:
 
 def _check_init_method(field: str, value: object) -> None:
     _text(field, value, optional=True)
-    if value is not None and not _INIT_METHOD.match(value):
+    if isinstance(value, str) and not _INIT_METHOD.match(value):
         raise ValidationError(field, value, "must be a URL starting with tcp://, file:// or env://")
 
 
@@ -410,7 +433,7 @@ class PyTorchJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "py_torch_settings": models.PyTorchSettings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
                 process_count=self.process_count,
@@ -454,7 +477,7 @@ class TensorFlowJob(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "tensor_flow_settings": models.TensorFlowSettings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 master_command_line_args=self._arguments(self.master_args),
                 worker_command_line_args=self._arguments(self.worker_args),
@@ -582,7 +605,7 @@ class Caffe2Job(JobSpec):
     def _toolkit(self) -> dict[str, Any]:
         return {
             "caffe2_settings": models.Caffe2Settings(
-                python_script_file_path=self._script(self.script),
+                python_script_file_path=self._path(self.script),
                 python_interpreter_path=self.python_interpreter,
                 command_line_args=self._arguments(self.args),
             )

@@ -86,7 +86,8 @@ def _connection(use_azure: bool, config: Path | None, ready_file: Path | None, o
 
 
 def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None,
-                   ready_file: Path | None, train_digits: int | None, test_digits: int | None) -> None:
+                   ready_file: Path | None, train_digits: int | None, test_digits: int | None,
+                   nodes: int = 1, processes: int | None = None, threads: int = quickstart.DEFAULT_THREADS) -> None:
     logging.getLogger("batchai_kit").setLevel(logging.WARNING)  # the console shows progress instead
     out = out.resolve()
     events = ConsoleEvents()
@@ -94,7 +95,8 @@ def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, confi
         azure = _connection(use_azure, config, ready_file, out)
         quickstart.check_runtime(azure)
         result = quickstart.run(azure, out, epochs=epochs, keep=keep, train_count=train_digits,
-                                test_count=test_digits, events=events)
+                                test_count=test_digits, events=events, nodes=nodes, processes=processes,
+                                threads=threads)
     except RuntimeUnavailable as exc:
         events._end_upload()
         raise click.ClickException(f"{exc}\nNothing was created.") from None
@@ -108,10 +110,17 @@ def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, confi
 
 
 def _report(result: quickstart.QuickstartResult) -> None:
-    table = Table("epoch", "training loss", "training error", "samples/s", title="Training")
+    table = Table("epoch", "training loss", "training error", "held-out error", "samples/s", title="Training")
     for epoch in result.epochs:
-        table.add_row(str(epoch.number), f"{epoch.loss:.4f}", f"{epoch.error:.2f}%", str(epoch.samples_per_second))
+        held_out = f"{epoch.held_out_error:.2f}%" if epoch.held_out_error is not None else "-"
+        table.add_row(str(epoch.number), f"{epoch.loss:.4f}", f"{epoch.error:.2f}%", held_out,
+                      str(epoch.samples_per_second))
     console.print(table)
+    if result.ranks:
+        ranks = Table("rank", "samples per epoch", "samples/s", title=f"Data-parallel: {len(result.ranks)} MPI ranks")
+        for rank in result.ranks:
+            ranks.add_row(f"{rank.index}/{rank.count}", str(rank.samples_per_epoch), str(rank.samples_per_second))
+        console.print(ranks)
     if result.test_error is None:
         raise click.ClickException(f"The job's log has no final test error line; see {result.logs / 'stdout.txt'}")
     console.print(f"[bold green]Test error: {result.test_error:.2f}% on {result.test_samples} held-out digits "

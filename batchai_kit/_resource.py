@@ -20,7 +20,11 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Callable, Iterator
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, NoReturn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
 
 from ._journal import Journal, clean_endpoint
 from .errors import BatchAIKitError, ValidationError, from_azure_error
@@ -43,7 +47,7 @@ def azure_errors(action: str) -> Iterator[None]:
         yield
     except BatchAIKitError:
         raise
-    except Exception as exc:  # noqa: BLE001 - mapped below, or re-raised untouched
+    except Exception as exc:
         try:
             error = from_azure_error(exc, action=action)
         except TypeError:
@@ -89,7 +93,7 @@ class _Guard:
 _GUARD = _Guard()
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
     raise Terminated()
 
 
@@ -100,7 +104,7 @@ def _exit_at_once_on_interrupt(left: Callable[[], list[str]]) -> Iterator[None]:
         yield
         return
 
-    def now(signum, frame):
+    def now(signum: int, frame: FrameType | None) -> None:
         remains = left()
         log.critical("Interrupted again during cleanup: exiting now. These may still exist: %s. "
                      "`batchai-kit gc` lists and deletes what batchai_kit created.",
@@ -125,7 +129,7 @@ class LiveResource:
     (what the policy says for a resource created here) and ``describe()``.
     """
 
-    kind = "resource"
+    kind: ClassVar[str] = "resource"
     created_here: bool = False
     _entered: bool = False
 
@@ -138,21 +142,33 @@ class LiveResource:
     def describe(self) -> str:
         raise NotImplementedError
 
-    def __enter__(self):
+    @property
+    def id(self) -> str:
+        """The resource's id (what the journal records)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         _GUARD.enter()
         try:
             self._open()
-        except BaseException:
-            _GUARD.exit()
+        except BaseException as error:
+            # Entering failed after creating something (an interrupt, a failed wait): apply the
+            # cleanup policy now, as no __exit__ will run for this block.
+            try:
+                if self.created_here:
+                    self._cleanup_after_failed_entry(error)
+            finally:
+                _GUARD.exit()
             raise
         self._entered = True
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         interrupted = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated))
         try:
             if interrupted:
-                cause = "Terminated by SIGTERM" if issubclass(exc_type, Terminated) else "Interrupted"
+                cause = "Terminated by SIGTERM" if isinstance(exc, Terminated) else "Interrupted"
                 log.warning("%s: cleaning up %s (interrupt again to exit at once)", cause, self.describe())
                 with _exit_at_once_on_interrupt(self._leftovers):
                     self._cleanup(failed=True)
@@ -165,6 +181,17 @@ class LiveResource:
         finally:
             self._entered = False
             _GUARD.exit()
+
+    def _cleanup_after_failed_entry(self, error: BaseException) -> None:
+        interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+        try:
+            if interrupted:
+                with _exit_at_once_on_interrupt(self._leftovers):
+                    self._cleanup(failed=True)
+            else:
+                self._cleanup(failed=True)
+        except BaseException as cleanup_error:  # noqa: BLE001 - the entry's error is what propagates
+            log.error("Cleaning up %s after it failed to open failed too: %s", self.describe(), cleanup_error)
 
     def _leftovers(self) -> list[str]:
         """What this block created that may still exist (named when exiting at once)."""
@@ -180,7 +207,7 @@ class EnsuredResource(LiveResource):
 
     cleanup = "keep"
 
-    def ensure(self):
+    def ensure(self) -> Self:
         raise NotImplementedError
 
     def delete(self) -> None:
@@ -196,7 +223,7 @@ class EnsuredResource(LiveResource):
             log.info("Keeping %s: it existed before this block", self.describe())
 
 
-def journal_for(journal: Journal | None | bool) -> Journal | None:
+def journal_for(journal: Journal | bool | None) -> Journal | None:
     """The journal to use: the given one, the default one (None), or none at all (False)."""
     if journal is False:
         return None

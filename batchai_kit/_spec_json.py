@@ -128,11 +128,11 @@ class _Object:
             raise ValidationError(self.at(key), value, f"must be {_kind(kind())}, not {_kind(value)}", secret=secret)
         return value
 
-    def object(self, key: str, *, required: bool = False) -> Optional["_Object"]:
+    def object(self, key: str, *, required: bool = False) -> Optional[_Object]:
         value = self.take(key, None, required=required)
         return None if value is None else _Object(value, self.at(key))
 
-    def objects(self, key: str) -> list["_Object"]:
+    def objects(self, key: str) -> list[_Object]:
         items = self.take(key, list) or []
         return [_Object(item, f"{self.at(key)}[{index}]") for index, item in enumerate(items)]
 

@@ -230,10 +230,10 @@ def _upload_plan(source: Path, destination: str) -> tuple[list[str], list[_Item]
 def _remote_sizes(share: FileShare, items: list[_Item]) -> dict[str, int]:
     """The sizes of the files already on the share in the directories ``items`` go to: one
     listing a directory, instead of a (logged) 404 for each new file."""
-    sizes = {}
+    sizes: dict[str, int] = {}
     for directory in sorted({posixpath.dirname(item.remote) for item in items}):
         for entry in share.list(directory):
-            if not entry.is_directory:
+            if entry.size is not None:  # a file
                 sizes[entry.path] = entry.size
     return sizes
 
@@ -351,7 +351,7 @@ def download(
         entries = list(share.walk(source))
         offset = len(source) + 1 if source else 0
         directories = [target] + [target / e.path[offset:] for e in entries if e.is_directory]
-        items = [_Item(target / e.path[offset:], e.path, e.size) for e in entries if not e.is_directory]
+        items = [_Item(target / e.path[offset:], e.path, e.size) for e in entries if e.size is not None]
     tally = _Tally(progress or share.progress, items)
     log.info(
         "Downloading %d file(s) (%s) from share %s to %s",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _names
 from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
+from ._waiter import operation_deadline
 from .errors import NotFound, ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,15 +31,16 @@ class Workspace(EnsuredResource):
 
     kind = "workspace"
 
-    def __init__(self, azure: "Azure", resource_group: str, name: str, *, location: str | None = None,
+    def __init__(self, azure: Azure, resource_group: str, name: str, *, location: str | None = None,
                  cleanup: str = "keep", journal: Any = None, timeout: float = 1800):
         self.azure = azure
         self.resource_group = _names.check_resource_group_name(resource_group)
         self.name = _names.check_workspace_name(name)
-        self.location = location or azure.location
-        if not self.location:
+        chosen = location or azure.location
+        if not chosen:
             raise ValidationError("location", location, "a workspace needs a location such as 'eastus' "
                                                         "(pass location= or configure one)")
+        self.location: str = chosen
         self.cleanup = check_choice("cleanup", cleanup, KEEP_OR_DELETE)
         self.journal = journal_for(journal)
         self.timeout = timeout
@@ -69,8 +71,13 @@ class Workspace(EnsuredResource):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def ensure(self) -> "Workspace":
-        """Create the resource group and the workspace where missing (idempotent)."""
+    def ensure(self) -> Workspace:
+        """Create the resource group and the workspace where missing (idempotent); requests retry
+        transient failures until ``timeout``."""
+        with operation_deadline(self.timeout):
+            return self._ensure()
+
+    def _ensure(self) -> Workspace:
         resources = self.azure.resources()
         with azure_errors(f"Checking resource group {self.resource_group}"):
             exists = resources.resource_groups.check_existence(self.resource_group)
@@ -118,18 +125,18 @@ class Workspace(EnsuredResource):
 
     # -- children ------------------------------------------------------------------------------
 
-    def experiment(self, name: str, *, cleanup: str = "keep") -> "Experiment":
+    def experiment(self, name: str, *, cleanup: str = "keep") -> Experiment:
         """An experiment of this workspace, ensured now (usable with or without ``with``)."""
         return Experiment(self, name, cleanup=cleanup).ensure()
 
-    def file_share(self, name: str, *, mount_as: str | None = None, cleanup: str = "keep") -> "FileShare":
+    def file_share(self, name: str, *, mount_as: str | None = None, cleanup: str = "keep") -> FileShare:
         """An Azure file share of the connection's storage account, ensured now."""
         from ._share import FileShare
 
         journal = self.journal if self.journal is not None else False  # None would mean the default journal
         return FileShare(self.azure, name, mount_as=mount_as, cleanup=cleanup, journal=journal).ensure()
 
-    def gpu_cluster(self, name: str, **spec: Any) -> "GpuCluster":
+    def gpu_cluster(self, name: str, **spec: Any) -> GpuCluster:
         """A cluster of this workspace: created (or attached) when its ``with`` block starts."""
         from ._cluster import GpuCluster
 
@@ -166,7 +173,7 @@ class Experiment(EnsuredResource):
     def id(self) -> str:
         return f"{self.workspace.id}/experiments/{self.name}"
 
-    def ensure(self) -> "Experiment":
+    def ensure(self) -> Experiment:
         ws = self.workspace
         try:
             with azure_errors(f"Reading experiment {self.name}"):
@@ -187,11 +194,11 @@ class Experiment(EnsuredResource):
         journal_deleted(self.journal, "experiment", self.id, ws.azure.arm_endpoint)
         self.created_here = False
 
-    def submit(self, spec: "JobSpec", cluster: "GpuCluster", **options: Any) -> "Job":
+    def submit(self, spec: JobSpec, cluster: GpuCluster, **options: Any) -> Job:
         """Submit *spec* to *cluster* in this experiment; see :meth:`GpuCluster.submit`."""
         return cluster.submit(spec, experiment=self, **options)
 
-    def job(self, name: str) -> "Job":
+    def job(self, name: str) -> Job:
         """Attach to an existing job of this experiment by name."""
         from ._job import Job
 

@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -34,7 +34,13 @@ IMAGE = "microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0"
 RESOURCE_GROUP, WORKSPACE, CLUSTER, EXPERIMENT = "batchaiquickstart", "quickstart", "mycluster", "quickstart"
 SHARE, MOUNT, SAMPLE_DIR = "batchaiquickstart", "azurefileshare", "mnistcntksample"
 DEFAULT_EPOCHS = 15
-_EPOCH = re.compile(r"^Epoch (\d+)/(\d+): loss ([0-9.]+), error ([0-9.]+)%, (\d+) samples/s")
+# CPU threads for the whole job, split between its MPI ranks. Pinned, not "all cores": CNTK's
+# CPU arithmetic (and so the test error) depends on the thread count, so a fixed one gives the
+# same figures on machines with different core counts.
+DEFAULT_THREADS = 2
+_EPOCH = re.compile(r"^Epoch (\d+)/(\d+): loss ([0-9.]+), error ([0-9.]+)%(?:, held-out error ([0-9.]+)%)?, "
+                    r"(\d+) samples/s")
+_RANK = re.compile(r"^Rank (\d+)/(\d+): (\d+) samples per epoch, (\d+) samples/s")
 _FINAL = re.compile(r"^Final test error: ([0-9.]+)% \((\d+) samples\)")
 
 
@@ -43,6 +49,17 @@ class Epoch:
     number: int
     loss: float
     error: float  # percent, on the training data of that epoch
+    samples_per_second: int  # all ranks together
+    held_out_error: float | None = None  # percent, on the held-out digits after that epoch
+
+
+@attrs.frozen
+class Rank:
+    """One MPI rank of a data-parallel job, from its own line in the log."""
+
+    index: int
+    count: int
+    samples_per_epoch: int
     samples_per_second: int
 
 
@@ -51,6 +68,7 @@ class QuickstartResult:
     test_error: float | None  # percent, on the held-out digits
     test_samples: int | None
     epochs: tuple[Epoch, ...]
+    ranks: tuple[Rank, ...]  # empty for a one-process job
     model: Path | None
     curve: Path | None
     logs: Path
@@ -93,6 +111,8 @@ def recipe_dir() -> Path:
 
 def _prepare_data_module(recipe: Path) -> Any:
     spec = importlib.util.spec_from_file_location("batchai_kit_recipe_prepare_data", recipe / "prepare_data.py")
+    if spec is None or spec.loader is None:
+        raise ValidationError(RECIPE_ENV, str(recipe), "holds no importable prepare_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -115,15 +135,28 @@ def parse_log(text: str) -> tuple[list[Epoch], float | None, int | None]:
     for line in text.splitlines():
         match = _EPOCH.match(line)
         if match:
-            epochs.append(Epoch(int(match[1]), float(match[3]), float(match[4]), int(match[5])))
+            held_out = float(match[5]) if match[5] is not None else None
+            epochs.append(Epoch(int(match[1]), float(match[3]), float(match[4]), int(match[6]), held_out))
         final = _FINAL.match(line)
         if final:
             error, samples = float(final[1]), int(final[2])
     return epochs, error, samples
 
 
+def parse_ranks(text: str) -> list[Rank]:
+    """The ranks' own lines of a data-parallel run, in rank order (empty for one process)."""
+    found = {}
+    for line in text.splitlines():
+        match = _RANK.match(line)
+        if match:
+            rank = Rank(*(int(group) for group in match.groups()))
+            found[rank.index] = rank
+    return [found[index] for index in sorted(found)]
+
+
 def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Path | None:
-    """A PNG of training loss and error per epoch (None without epochs)."""
+    """A PNG of training loss (left axis), training and held-out error per epoch (right axis);
+    None without epochs. Older logs without per-epoch held-out errors show the final one as a line."""
     if not epochs:
         return None
     import matplotlib
@@ -135,14 +168,18 @@ def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Pat
     figure, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
     loss_axis.plot(numbers, [e.loss for e in epochs], "o-", color="tab:blue", label="training loss")
     loss_axis.set_xlabel("epoch")
-    loss_axis.set_ylabel("loss", color="tab:blue")
+    loss_axis.set_ylabel("training loss", color="tab:blue")
     error_axis = loss_axis.twinx()
-    error_axis.plot(numbers, [e.error for e in epochs], "s-", color="tab:red", label="training error %")
-    if test_error is not None:
+    error_axis.plot(numbers, [e.error for e in epochs], "s--", color="tab:red", label="training error %")
+    held_out = [(e.number, e.held_out_error) for e in epochs if e.held_out_error is not None]
+    if held_out:
+        error_axis.plot(*zip(*held_out), "D-", color="tab:green", label="held-out error %")
+    elif test_error is not None:
         error_axis.axhline(test_error, color="tab:green", linestyle="--", label=f"test error {test_error:.2f}%")
-    error_axis.set_ylabel("error (%)", color="tab:red")
+    error_axis.set_ylabel("error (%)")
+    error_axis.set_yscale("log")  # 30 % in epoch 1 and 1.5 % at the end both stay readable
     handles = loss_axis.get_legend_handles_labels()[0] + error_axis.get_legend_handles_labels()[0]
-    loss_axis.legend(handles, [h.get_label() for h in handles], loc="upper right")
+    loss_axis.legend(handles, [str(h.get_label()) for h in handles], loc="upper right")
     loss_axis.set_title("ConvNet_MNIST on Batch AI (CNTK)")
     figure.tight_layout()
     figure.savefig(path)
@@ -159,16 +196,28 @@ def check_runtime(azure: Any) -> None:
     require_runtime("cntk")
 
 
-def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
+def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
         train_count: int | None = None, test_count: int | None = None, location: str | None = None,
-        events: Events | None = None, job_name: str | None = None) -> QuickstartResult:
+        events: Events | None = None, job_name: str | None = None, nodes: int = 1,
+        processes: int | None = None, threads: int = DEFAULT_THREADS) -> QuickstartResult:
     """Run the quickstart; write logs, model and curve under *workdir*; return the figures.
+
+    ``nodes`` > 1 (or ``processes`` > 1) trains data-parallel: a cluster of ``nodes`` nodes and a
+    CNTK job over all of them with ``processes`` MPI ranks (default: one per node), which Batch AI
+    (and the emulator) launch through mpirun. ``threads`` CPU threads are shared out between the
+    ranks (at least one each); the same settings give the same figures, run after run.
 
     A failing job raises :class:`~batchai_kit.JobFailed` after its logs were saved under
     ``workdir/logs``; the cluster is deleted either way.
     """
     if epochs < 1:
         raise ValidationError("epochs", epochs, "must be at least 1")
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+        raise ValidationError("nodes", nodes, "must be a whole number of at least 1")
+    for field, value in (("processes", processes), ("threads", threads)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValidationError(field, value, "must be a whole number of at least 1")
+    rank_count = processes or nodes
     events = events or Events()
     started = time.monotonic()
     workdir = Path(workdir).resolve()
@@ -187,14 +236,16 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
         share = workspace.file_share(SHARE, mount_as=MOUNT, cleanup=cleanup)
         with share:
             share.upload(sample, SAMPLE_DIR, progress=events.upload)
-            events.phase(f"Creating cluster {CLUSTER} (1 x STANDARD_NC6) and waiting for its node")
-            with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=1, mounts=[share],
+            events.phase(f"Creating cluster {CLUSTER} ({nodes} x STANDARD_NC6) and waiting for "
+                         f"{'its node' if nodes == 1 else 'its nodes'}")
+            with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=nodes, mounts=[share],
                                        on_change=events.cluster) as cluster:
                 spec = CntkJob(
-                    name=name, image=IMAGE, node_count=1, stdouterr=share.root,
+                    name=name, image=IMAGE, node_count=nodes, process_count=processes, stdouterr=share.root,
                     inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
                     script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
-                    args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs}")
+                    args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs} "
+                         f"--threads {max(1, threads // rank_count)}")
                 events.phase(f"Submitting CNTK job {name}")
                 job = cluster.submit(spec, experiment=EXPERIMENT)
                 failure: JobFailed | None = None
@@ -213,8 +264,10 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
     models = sorted(model_dir.glob("*.dnn"))
     curve = plot_curve(epoch_lines, test_error, workdir / "training_curve.png")
     return QuickstartResult(test_error=test_error, test_samples=test_samples, epochs=tuple(epoch_lines),
-                            model=models[0] if models else None, curve=curve, logs=logs, job=name,
+                            ranks=tuple(parse_ranks(text)), model=models[0] if models else None, curve=curve,
+                            logs=logs, job=name,
                             seconds=time.monotonic() - started)
 
 
-__all__ = ["run", "Events", "QuickstartResult", "Epoch", "parse_log", "plot_curve", "stage_sample", "recipe_dir"]
+__all__ = ["run", "Events", "QuickstartResult", "Epoch", "Rank", "parse_log", "parse_ranks", "plot_curve",
+           "stage_sample", "recipe_dir"]

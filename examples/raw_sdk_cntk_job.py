@@ -41,7 +41,8 @@ class ReadyFileToken:
 
 
 def main(ready_path):
-    ready = json.load(open(ready_path))
+    with open(ready_path) as ready_file:
+        ready = json.load(ready_file)
     credential, subscription = ReadyFileToken(ready["token"]), ready["subscription_id"]
     common = dict(base_url=ready["arm_endpoint"], connection_verify=ready["ca_cert"], polling_interval=0.2)
     resources = ResourceManagementClient(credential, subscription, **common)
@@ -62,7 +63,8 @@ def main(ready_path):
         account_name=ready["storage_account"], azure_file_url=f"{ready['files_endpoint']}/demoshare",
         relative_mount_path="afs", credentials=models.AzureStorageCredentialsInfo(account_key=ready["storage_key"]))
     cluster = batchai.clusters.begin_create("demo", "ws", "cluster", models.ClusterCreateParameters(
-        vm_size="STANDARD_NC6", scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
+        vm_size="STANDARD_NC6",
+        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
         user_account_settings=models.UserAccountSettings(admin_user_name="demo", admin_user_password="Demo-pass-1"),
         node_setup=models.NodeSetup(mount_volumes=models.MountVolumes(azure_file_shares=[share])))).result()
     while batchai.clusters.get("demo", "ws", "cluster").node_state_counts.idle_node_count < 1:
@@ -87,7 +89,8 @@ def main(ready_path):
     for directory in ("stdouterr", "MODEL"):
         options = models.JobsListOutputFilesOptions(outputdirectoryid=directory)
         for entry in batchai.jobs.list_output_files("demo", "ws", "exp", "cntkjob", options):
-            print(f"{directory}/{entry.name}: {entry.content_length} bytes, SAS link {entry.download_url.split('?')[0]}")
+            link = entry.download_url.split("?")[0]
+            print(f"{directory}/{entry.name}: {entry.content_length} bytes, SAS link {link}")
             if entry.name == "stdout.txt":
                 print(session.get(entry.download_url).text, end="")
     batchai.clusters.begin_delete("demo", "ws", "cluster").result()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchai_kit.quickstart import Epoch, parse_log, recipe_dir
+from batchai_kit.quickstart import Epoch, Rank, parse_log, parse_ranks, recipe_dir
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -43,6 +43,20 @@ def test_parse_log_reads_epochs_and_the_final_test_error():
     assert (error, samples) == (3.5, 2000)
 
 
+def test_parse_log_reads_the_held_out_error_of_each_epoch_and_the_ranks():
+    text = ("CNTK 2.7 on CPU, 2 ranks (data parallel)\n"
+            "Held-out error after each epoch: 500 of the 500 test samples\n"
+            "Epoch 1/2: loss 1.3642, error 42.90%, held-out error 29.00%, 1167 samples/s\n"
+            "Rank 1/2: 1000 samples per epoch, 729 samples/s\n"
+            "Epoch 2/2: loss 0.5196, error 15.70%, held-out error 7.80%, 1725 samples/s\n"
+            "Rank 0/2: 1000 samples per epoch, 696 samples/s\nFinal test error: 7.80% (500 samples)\n")
+    epochs, error, samples = parse_log(text)
+    assert epochs == [Epoch(1, 1.3642, 42.90, 1167, 29.0), Epoch(2, 0.5196, 15.70, 1725, 7.8)]
+    assert (error, samples) == (7.8, 500)
+    assert parse_ranks(text) == [Rank(0, 2, 1000, 696), Rank(1, 2, 1000, 729)]
+    assert parse_ranks("Epoch 1/1: loss 1.0, error 2.00%, 10 samples/s\n") == []
+
+
 @pytest.mark.cntk
 def test_quickstart_trains_downloads_the_model_plots_and_leaves_no_cluster(tmp_path, cntk_runtime):
     result = run_quickstart(tmp_path, "--epochs", "2", "--train-digits", "1000", "--test-digits", "200")
@@ -55,6 +69,44 @@ def test_quickstart_trains_downloads_the_model_plots_and_leaves_no_cluster(tmp_p
     assert (out / "training_curve.png").read_bytes()[:8] == PNG_MAGIC
     assert "Final test error" in (out / "logs" / "stdout.txt").read_text()
     assert resources_left(out / "emulator") == ([], [])
+
+
+@pytest.mark.cntk
+def test_the_two_node_quickstart_trains_data_parallel_with_both_ranks_in_the_log(tmp_path, cntk_runtime):
+    result = run_quickstart(tmp_path, "--nodes", "2", "--epochs", "2", "--train-digits", "1000",
+                            "--test-digits", "200")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (tmp_path / "out" / "logs" / "stdout.txt").read_text()
+    assert "2 ranks (data parallel)" in log
+    ranks = parse_ranks(log)
+    assert [(r.index, r.count, r.samples_per_epoch) for r in ranks] == [(0, 2, 500), (1, 2, 500)]
+    epochs, error, samples = parse_log(log)
+    assert [e.number for e in epochs] == [1, 2] and all(e.held_out_error is not None for e in epochs)
+    assert log.count("Final test error") == 1 and samples == 200  # rank 0 alone evaluates and reports
+    assert epochs[-1].held_out_error == error  # 200 test digits: the per-epoch subset is all of them
+    assert "Data-parallel: 2 MPI ranks" in result.stdout
+    assert (tmp_path / "out" / "model" / "ConvNet_MNIST.dnn").stat().st_size > 10_000
+    assert resources_left(tmp_path / "out" / "emulator") == ([], [])
+
+
+@pytest.mark.cntk
+def test_the_training_script_gives_the_same_figures_twice(tmp_path, cntk_runtime):
+    """Fixed seeds, deterministic algorithms and a fixed minibatch order: run-to-run identical."""
+    sys.path.insert(0, str(recipe_dir()))
+    try:
+        import prepare_data
+    finally:
+        sys.path.remove(str(recipe_dir()))
+    prepare_data.prepare_sample(tmp_path / "in", 300, 100)
+    logs = []
+    for run in ("a", "b"):
+        out = subprocess.run([str(cntk_runtime.python), str(recipe_dir() / "ConvNet_MNIST.py"), str(tmp_path / "in"),
+                              str(tmp_path / run), "--epochs", "2", "--threads", "1"],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        epochs, error, _ = parse_log(out.stdout)
+        logs.append(([(e.loss, e.error, e.held_out_error) for e in epochs], error))
+    assert logs[0] == logs[1] and len(logs[0][0]) == 2
 
 
 @pytest.mark.cntk

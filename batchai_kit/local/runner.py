@@ -92,6 +92,8 @@ class LocalNodeRunner:
 
     def cluster_path_segment(self, cluster: dict) -> str:
         parts = self._segments(cluster)
+        if len(parts) == 8:  # .../providers/Microsoft.BatchAI/clusters/{c}: API 2017-09-01-preview, 2018-03-01
+            return f"{parts[1]}/{parts[3]}/clusters/{parts[7]}/{cluster['internal']['guid']}"
         return f"{parts[1]}/{parts[3]}/workspaces/{parts[7]}/clusters/{parts[9]}/{cluster['internal']['guid']}"
 
     @staticmethod
@@ -143,7 +145,7 @@ class LocalNodeRunner:
             return []
         share, base = location
         relative = posixpath.normpath(posixpath.join(base, directory or "."))
-        if relative.startswith("..") or relative.startswith("/"):
+        if relative.startswith(("..", "/")):
             raise ArmError(400, "InvalidParameter", f"The directory '{directory}' leaves the output directory.",
                            "directory")
         relative = "" if relative == "." else relative
@@ -151,7 +153,7 @@ class LocalNodeRunner:
         if not local.is_dir():
             return []
         expiry = datetime.datetime.fromtimestamp(self.clock() + expiry_minutes * 60, tz=datetime.timezone.utc)
-        entries = []
+        entries: list[dict] = []
         for entry in sorted(os.scandir(local), key=lambda e: e.name):
             if entry.is_dir():
                 entries.append({"name": entry.name, "fileType": "directory"})

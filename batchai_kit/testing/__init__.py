@@ -26,11 +26,27 @@ from __future__ import annotations
 from typing import Any
 
 from ._cassette import MATCH_BODY, MATCH_RANGE, SERIALIZER_NAME, ReplayMismatch, SecretInCassette
-from ._recorder import (PLAYBACK_STORAGE_KEY, PLAYBACK_TOKEN, RECORD_AGAINST_ENV, RECORDING_ADMIN_PASSWORD,
-                        RECORDING_ADMIN_USER, Fault, Recorder, playback_azure)
+from ._recorder import (
+    PLAYBACK_STORAGE_KEY,
+    PLAYBACK_TOKEN,
+    RECORD_AGAINST_ENV,
+    RECORDING_ADMIN_PASSWORD,
+    RECORDING_ADMIN_USER,
+    Fault,
+    Recorder,
+    playback_azure,
+)
 from ._scan import SECRET_SHAPES, find_secrets
-from ._scrub import (FAKE_ENDPOINT, FAKE_FILES_ENDPOINT, FAKE_STORAGE_ACCOUNT, FAKE_SUBSCRIPTION, REDACTED,
-                     SCRUBBER, before_record_request, before_record_response)
+from ._scrub import (
+    FAKE_ENDPOINT,
+    FAKE_FILES_ENDPOINT,
+    FAKE_STORAGE_ACCOUNT,
+    FAKE_SUBSCRIPTION,
+    REDACTED,
+    SCRUBBER,
+    before_record_request,
+    before_record_response,
+)
 
 __all__ = [
     "vcr_config", "Recorder", "Fault", "playback_azure", "find_secrets", "SECRET_SHAPES", "SecretInCassette",

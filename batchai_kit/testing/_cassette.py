@@ -36,7 +36,7 @@ class SecretInCassette(AssertionError):
     """A cassette about to be written holds a secret value seen while recording."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dumper() -> Any:
     """PyYAML's safe dumper, writing multi-line strings as blocks (PyYAML comes with vcrpy)."""
     import yaml
@@ -52,12 +52,12 @@ def _dumper() -> Any:
     return Dumper
 
 
-def _is_json(headers: dict | None) -> bool:
+def _is_json(headers: dict[str, Any] | None) -> bool:
     return any("json" in str(values).lower() for name, values in (headers or {}).items()
                if name.lower() == "content-type")
 
 
-def _pretty(part: dict, body_holder: dict, key: str) -> None:
+def _pretty(part: dict[str, Any], body_holder: dict[str, Any], key: str) -> None:
     """Indent a JSON body (a JSON answer's bytes are not checked against anything)."""
     text = body_holder.get(key)
     if not isinstance(text, str) or not text.strip() or not _is_json(part.get("headers")):
@@ -72,7 +72,7 @@ class _Serializer:
     """vcrpy serializer module interface: ``serialize(dict) -> str``, ``deserialize(str) -> dict``."""
 
     @staticmethod
-    def serialize(cassette: dict) -> str:
+    def serialize(cassette: dict[str, Any]) -> str:
         interactions = normalise_interactions(cassette.get("interactions", []))
         for interaction in interactions:
             request, response = interaction["request"], interaction["response"]
@@ -94,13 +94,14 @@ class _Serializer:
         return text
 
     @staticmethod
-    def deserialize(text: str) -> dict:
+    def deserialize(text: str) -> dict[str, Any]:
         import yaml
 
-        return yaml.safe_load(text)
+        cassette: dict[str, Any] = yaml.safe_load(text)
+        return cassette
 
 
-def _fix_lengths(interactions: list[dict]) -> None:
+def _fix_lengths(interactions: list[dict[str, Any]]) -> None:
     for interaction in interactions:
         fix_content_length(interaction["response"])
 
@@ -141,9 +142,9 @@ def match_body(r1: Any, r2: Any) -> None:
         raise AssertionError("the request bodies differ")
 
 
-def _range(request: Any) -> tuple:
+def _range(request: Any) -> tuple[str | None, str | None]:
     headers = request.headers
-    return tuple(headers.get(name) for name in ("Range", "x-ms-range"))
+    return headers.get("Range"), headers.get("x-ms-range")
 
 
 def match_range(r1: Any, r2: Any) -> None:
@@ -172,7 +173,7 @@ def play_in_order(cassette: Any, *, patience: int = 50) -> None:
     from vcr.errors import UnhandledHTTPRequestError
 
     lock = threading.Lock()
-    repeats: collections.Counter = collections.Counter()
+    repeats: collections.Counter[int] = collections.Counter()
     counts = cassette.play_counts
     cassette.allow_playback_repeats = True  # lets vcrpy ask us about requests already answered
 
@@ -209,7 +210,7 @@ class ReplayMismatch(AssertionError):
     """A replayed request is not the next one the recording holds for its resource."""
 
 
-def _resource(request: Any) -> tuple:
+def _resource(request: Any) -> tuple[Any, ...]:
     """What a request acts on: its URL without the query (one file, one job, one operation)."""
     return (request.scheme, request.host, request.port, request.path)
 
@@ -232,13 +233,13 @@ class StrictPlayer:
     def __init__(self, cassette: Any):
         self.cassette = cassette
         self.lock = threading.Lock()
-        self.sequences: dict[tuple, list[int]] = collections.defaultdict(list)
+        self.sequences: dict[tuple[Any, ...], list[int]] = collections.defaultdict(list)
         for index, (request, _) in enumerate(cassette.data):
             self.sequences[_resource(request)].append(index)
-        self.next: collections.Counter = collections.Counter()  # per resource: position of the next unplayed
+        self.next: collections.Counter[Any] = collections.Counter()  # per resource: position of the next unplayed
         self.violations: list[str] = []
 
-    def install(self) -> "StrictPlayer":
+    def install(self) -> StrictPlayer:
         cassette = self.cassette
         cassette.allow_playback_repeats = True  # vcrpy lets us answer; we decide what may repeat
         cassette.can_play_response_for = self.can_play_response_for
@@ -250,7 +251,7 @@ class StrictPlayer:
         # not hold fails with the resource's expected next request, not vcrpy's generic message.
         return bool(self.cassette.filter_request(request))
 
-    def _matches(self, request: Any, index: int) -> tuple[bool, list]:
+    def _matches(self, request: Any, index: int) -> tuple[bool, list[Any]]:
         from vcr.matchers import get_matchers_results
 
         _, failures = get_matchers_results(request, self.cassette.data[index][0], self.cassette._match_on)
@@ -282,7 +283,8 @@ class StrictPlayer:
         self.cassette.play_counts[index] += 1
         return self.cassette.data[index][1]
 
-    def _mismatch(self, request: Any, index: int | None, failures: list, position: int, sequence: list) -> str:
+    def _mismatch(self, request: Any, index: int | None, failures: list[Any], position: int,
+                  sequence: list[Any]) -> str:
         where = f"The cassette {self.cassette.path!r}"
         if not sequence:
             return (f"{where} holds no request to {request.scheme}://{request.host}{request.path}, and the code "

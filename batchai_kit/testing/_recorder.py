@@ -74,7 +74,7 @@ class _Faults:
         self.lock = threading.Lock()
 
     def wrap(self, app: Any) -> Any:
-        def faulty(environ: dict, start_response: Any) -> Any:
+        def faulty(environ: dict[str, Any], start_response: Any) -> Any:
             method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
             with self.lock:
                 fault = next((f for f in self.pending if f.matches(method, path)), None)
@@ -102,8 +102,8 @@ def _recording_emulator_class() -> Any:
             super().__init__(*args, **kwargs)
             self.faults = faults
 
-        def _dispatch(self, arm: Any) -> Any:
-            return self.faults.wrap(super()._dispatch(arm))
+        def _dispatch(self, *planes: Any) -> Any:
+            return self.faults.wrap(super()._dispatch(*planes))
 
     return RecordingEmulator
 
@@ -146,7 +146,7 @@ class deferred_lro_polling:
     operation the code never waits on leaves its recorded status unplayed (strict replay fails),
     instead of a background thread playing it at a time no test controls."""
 
-    def __enter__(self) -> "deferred_lro_polling":
+    def __enter__(self) -> deferred_lro_polling:
         from azure.core.polling import _poller
 
         self._module = _poller
@@ -154,7 +154,7 @@ class deferred_lro_polling:
         _poller.threading = _ThreadingWithDeferredThreads()  # type: ignore[assignment]
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._module.threading = self._previous
 
 
@@ -203,7 +203,7 @@ class Recorder:
     def recording(self) -> bool:
         return not self.playback
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         if self.mode == "playback":
             self._playback = playback_mode()
             self._playback.__enter__()
@@ -215,7 +215,7 @@ class Recorder:
             self.azure = self._connect_azure()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         try:
             if self.emulator is not None:
                 self.emulator.stop()

@@ -126,16 +126,13 @@ class Scrubber:
     def body(self, body: bytes | str | None) -> bytes | str | None:
         if body is None or body == b"" or body == "":
             return body
-        was_bytes = isinstance(body, bytes)
-        if was_bytes:
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                return body  # binary content: nothing of ours is in it
-        else:
-            text = body
-        text = self.json_or_text(text)
-        return text.encode("utf-8") if was_bytes else text
+        if isinstance(body, str):
+            return self.json_or_text(body)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body  # binary content: nothing of ours is in it
+        return self.json_or_text(text).encode("utf-8")
 
     def json_or_text(self, text: str) -> str:
         try:
@@ -156,9 +153,9 @@ def _redact_members(value: Any, parent: str = "") -> Any:
         result = {}
         for key, item in value.items():
             lowered = key.lower()
-            if lowered in SECRET_MEMBERS and isinstance(item, str) and item:
-                result[key] = REDACTED
-            elif lowered == "value" and parent in SECRET_VALUE_LISTS and isinstance(item, str):
+            secret_member = lowered in SECRET_MEMBERS and isinstance(item, str) and item
+            secret_value = lowered == "value" and parent in SECRET_VALUE_LISTS and isinstance(item, str)
+            if secret_member or secret_value:
                 result[key] = REDACTED
             else:
                 result[key] = _redact_members(item, lowered if isinstance(item, list) else parent)
@@ -189,7 +186,7 @@ def before_record_request(request: Any) -> Any:
     return request
 
 
-def before_record_response(response: dict) -> dict:
+def before_record_response(response: dict[str, Any]) -> dict[str, Any]:
     """vcrpy hook: a recorded response, scrubbed and fixed (runs once, as it is recorded)."""
     headers = response.get("headers") or {}
     for name in list(headers):
@@ -203,7 +200,7 @@ def before_record_response(response: dict) -> dict:
     return response
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -224,7 +221,7 @@ class _Guids:
     def __init__(self) -> None:
         self.seen: dict[str, str] = {}
 
-    def __call__(self, match: re.Match) -> str:
+    def __call__(self, match: re.Match[str]) -> str:
         guid = match.group(0).lower()
         if _PLACEHOLDER.match(guid):
             return guid
@@ -233,7 +230,7 @@ class _Guids:
         return self.seen[guid]
 
 
-def _fixed_time(match: re.Match) -> str:
+def _fixed_time(match: re.Match[str]) -> str:
     text = match.group(0)
     colon = "%3A" if "%3A" in text else ":"
     fraction = match.group(1) or ""
@@ -279,14 +276,14 @@ def _normalise_strings(value: Any, guids: _Guids) -> Any:
     return value
 
 
-def _key(interaction: dict) -> str:
+def _key(interaction: dict[str, Any]) -> str:
     request = interaction["request"]
     headers = {k.lower(): v for k, v in (request.get("headers") or {}).items()}
     ranges = (headers.get("range"), headers.get("x-ms-range"))
     return json.dumps([request.get("method"), request.get("uri"), request.get("body"), ranges], default=str)
 
 
-def fix_content_length(response: dict) -> None:
+def fix_content_length(response: dict[str, Any]) -> None:
     headers = response.get("headers") or {}
     body = (response.get("body") or {}).get("string")
     for name in list(headers):
@@ -302,7 +299,7 @@ REPEATED = "repeated"
 _OPERATION_STATUS = re.compile(r"/(?:operationresults|operationstatuses)/", re.IGNORECASE)
 
 
-def normalise_interactions(interactions: Iterable[dict]) -> list[dict]:
+def normalise_interactions(interactions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cassette's interactions (vcrpy's serialised dicts) as they are saved: volatile values
     fixed, and polls cut short where their number depends on the recording machine's speed.
 
@@ -315,9 +312,9 @@ def normalise_interactions(interactions: Iterable[dict]) -> list[dict]:
     - Errors are kept as they came: how many 429s a retry policy saw is behaviour.
     """
     guids = _Guids()
-    kept: list[dict] = []
+    kept: list[dict[str, Any]] = []
     previous: dict[str, list[str]] = {}
-    last_kept: dict[str, dict] = {}
+    last_kept: dict[str, dict[str, Any]] = {}
     for interaction in interactions:
         fixed = _normalise_strings(interaction, guids)
         marked = fixed["response"].pop(REPEATED, False)  # a saved cassette's mark (saving it again keeps it)
@@ -329,7 +326,7 @@ def normalise_interactions(interactions: Iterable[dict]) -> list[dict]:
         if 200 <= status < 300 and seen[-2:] == [response, response]:
             last_kept[key]["response"][REPEATED] = True
             continue
-        previous[key] = (seen + [response])[-2:]
+        previous[key] = ([*seen, response])[-2:]
         if marked:
             fixed["response"][REPEATED] = True
         last_kept[key] = fixed

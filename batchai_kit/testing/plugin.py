@@ -71,7 +71,7 @@ def _mode(cassette: Any) -> str:
 
 @pytest.fixture
 def batchai_recorder(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-                     ) -> Iterator["Recorder"]:
+                     ) -> Iterator[Recorder]:
     """Replays or records this test's cassette; ``.azure`` is where the test's resources live."""
     from .._journal import HOME_ENV
     from ._cassette import SERIALIZER_NAME, play_in_order, play_strictly
@@ -118,6 +118,6 @@ def _fail_on_replay_problems(item: Any, player: Any) -> None:
 
 
 @pytest.fixture
-def batchai_azure(batchai_recorder: "Recorder") -> Any:
+def batchai_azure(batchai_recorder: Recorder) -> Any:
     """The ``Azure`` of a recorded test (replayed, or the emulator or Azure while recording)."""
     return batchai_recorder.azure

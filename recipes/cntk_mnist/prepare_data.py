@@ -106,7 +106,7 @@ def read_idx(path: PathLike) -> Tuple[Tuple[int, ...], bytes]:
         try:
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as error:
-            raise IdxFormatError(path, "the gzip stream is truncated or corrupt ({})".format(error))
+            raise IdxFormatError(path, "the gzip stream is truncated or corrupt ({})".format(error)) from error
     if len(raw) < 4:
         raise IdxFormatError(path, "too short for an IDX magic number: {} bytes, need 4".format(len(raw)))
     zero, type_code, ndim = struct.unpack(">HBB", raw[:4])
@@ -214,7 +214,7 @@ def read_ctf(path: PathLike) -> Iterator[Tuple[int, bytes]]:
                 if len(one_hot) != NUM_CLASSES or sorted(one_hot) != [0] * (NUM_CLASSES - 1) + [1]:
                     raise ValueError("labels are not one-hot over {} classes".format(NUM_CLASSES))
             except (KeyError, ValueError) as error:
-                raise ValueError("{}:{}: not a CNTK text MNIST record ({})".format(path, number, error))
+                raise ValueError("{}:{}: not a CNTK text MNIST record ({})".format(path, number, error)) from error
             yield one_hot.index(1), pixels
 
 

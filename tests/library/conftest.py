@@ -122,7 +122,7 @@ def run_script(tmp_path):
     going to files; every process still running at the end of the test is killed."""
     processes: list[subprocess.Popen] = []
 
-    def start(source: str, name: str = "script", env: dict[str, str] | None = None) -> "Script":
+    def start(source: str, name: str = "script", env: dict[str, str] | None = None) -> Script:
         path = tmp_path / f"{name}.py"
         path.write_text(source)
         stdout, stderr = tmp_path / f"{name}.stdout", tmp_path / f"{name}.stderr"

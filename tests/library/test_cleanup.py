@@ -10,7 +10,6 @@ import pytest
 
 import batchai_kit as bk
 from batchai_kit.local.arm.timing import Timings
-
 from tests.library.conftest import GROUP, WORKSPACE, cluster_names, error_codes, reopened, sdk_job, wait_for
 
 WAIT = 60

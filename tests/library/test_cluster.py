@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import attrs
 import pytest
 
 import batchai_kit as bk
 from batchai_kit.errors import Conflict, NodesUnusable, Timeout, ValidationError
 from batchai_kit.local.arm.timing import Timings
-
 from tests.library.conftest import GROUP, WORKSPACE, cluster_names
 
 

@@ -11,7 +11,6 @@ import pytest
 
 import batchai_kit as bk
 from batchai_kit.errors import JobFailed, NotFound, Timeout, ValidationError
-
 from tests.library.conftest import error_codes, local_files, sdk_job, wait_for, write_tree
 
 WAIT = 60  # seconds: the deadline of every wait for a job

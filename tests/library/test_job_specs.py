@@ -21,8 +21,18 @@ from azure.mgmt.batchai import models
 from msrest import Serializer
 
 from batchai_kit import Azure, StaticTokenCredential
-from batchai_kit._jobs import (ChainerJob, CntkJob, CustomJob, CustomMpiJob, HorovodJob, JobSpec, PyTorchJob,
-                               TensorFlowJob, join_arguments, quote_argument)
+from batchai_kit._jobs import (
+    ChainerJob,
+    CntkJob,
+    CustomJob,
+    CustomMpiJob,
+    HorovodJob,
+    JobSpec,
+    PyTorchJob,
+    TensorFlowJob,
+    join_arguments,
+    quote_argument,
+)
 from batchai_kit._journal import Journal
 from batchai_kit._share import FileShare
 from batchai_kit.errors import ValidationError

@@ -8,7 +8,6 @@ from __future__ import annotations
 import textwrap
 
 import batchai_kit as bk
-
 from tests.library.conftest import GROUP, WORKSPACE, cluster_names, local_files, write_tree
 
 TRAIN = textwrap.dedent("""\

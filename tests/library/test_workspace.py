@@ -7,7 +7,6 @@ import pytest
 
 import batchai_kit as bk
 from batchai_kit.errors import NotFound, ValidationError
-
 from tests.library.conftest import GROUP, WORKSPACE
 
 
@@ -38,7 +37,7 @@ def group_exists(azure, name=GROUP):
 def workspace_exists(batchai, group=GROUP, name=WORKSPACE):
     try:
         batchai.workspaces.get(group, name)
-    except Exception as exc:  # the SDK's ResourceNotFoundError
+    except Exception as exc:  # noqa: BLE001 - the SDK's ResourceNotFoundError
         assert getattr(exc, "status_code", None) == 404, exc
         return False
     return True

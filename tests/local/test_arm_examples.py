@@ -75,7 +75,8 @@ REQUEST_FIXES = {
 }
 
 # Operations removed from 2018-05-01 in June 2018 (tests/reference/SOURCES.md,
-# examples-removed-2018-06): ARM answers an unknown path with 404 (or 405 for a known path).
+# examples-removed-2018-06): their resource types (clusters, fileservers directly under a resource
+# group or subscription) belong to the older api-versions, so ARM refuses 2018-05-01 for them.
 REMOVED_OPERATIONS = {
     "ListCluster": "/subscriptions/{subscriptionId}/providers/Microsoft.BatchAI/clusters",
     "ListClusterByResourceGroup":
@@ -350,7 +351,7 @@ PREREQUISITES = {
     "PutFileServer": workspace,
     "PutJob": lambda c: (ready_cluster(c), experiment(c)),
     "PutWorkspace": group,
-    "TerminateJob": lambda c: running_job(c),
+    "TerminateJob": running_job,
 }
 
 # The resource a Put example creates, read back with this Get example once its operation succeeded.
@@ -494,9 +495,11 @@ def test_list_output_files_example(emulator_factory):
 
 
 @pytest.mark.parametrize("name", sorted(REMOVED_OPERATIONS))
-def test_operations_removed_from_2018_05_01_are_unknown_paths(name, client):
+def test_operations_removed_from_2018_05_01_are_refused_for_that_version(name, client):
     group(client)
     path = REMOVED_OPERATIONS[name].format(subscriptionId=client.emu.info.subscription_id, resourceGroupName=RG)
     response = client.get(f"{client.emu.info.arm_endpoint}{path}?api-version={API_VERSION}")
-    assert response.status_code in (404, 405), response.text
-    assert response.json()["error"]["code"]
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "NoRegisteredProviderFound"
+    assert "The supported api-versions are '2017-09-01-preview, 2018-03-01'" in error["message"]

@@ -142,7 +142,7 @@ def test_cluster_create_hides_secrets_and_reaches_steady(batchai, workspace):
                        lambda c: c.allocation_state == "steady" and c.node_state_counts.idle_node_count == 2)
     assert cluster.current_node_count == 2
     logins = list(batchai.clusters.list_remote_login_information(RG, WS, "c1"))
-    assert [(l.ip_address, l.port) for l in logins] == [("127.0.0.1", 50001), ("127.0.0.1", 50002)]
+    assert [(login.ip_address, login.port) for login in logins] == [("127.0.0.1", 50001), ("127.0.0.1", 50002)]
 
 
 def test_cluster_first_get_after_create_is_resizing_with_zero_nodes(emulator_factory):

@@ -9,8 +9,16 @@ from azure.storage.file import FilePermissions, FileService, SharePermissions
 from batchai_kit.local.files import generate_account_key
 from batchai_kit.local.files._signing import make_sas_token
 
-from .files_support import (ACCOUNT, azure_error, file_service, files_certificate,  # noqa: F401
-                            files_emulator, files_server, share, start_emulator)
+from .files_support import (  # noqa: F401
+    ACCOUNT,
+    azure_error,
+    file_service,
+    files_certificate,
+    files_emulator,
+    files_server,
+    share,
+    start_emulator,
+)
 
 
 def _in(hours: float) -> datetime.datetime:

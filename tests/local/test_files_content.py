@@ -7,8 +7,7 @@ import time
 
 from azure.storage.file import ContentSettings, FileService
 
-from .files_support import (SHARE, azure_error, file_service, files_certificate,  # noqa: F401
-                            files_emulator, files_server, share)
+from .files_support import SHARE, azure_error, file_service, files_certificate, files_emulator, files_server, share  # noqa: F401
 
 
 def _md5(data: bytes) -> str:

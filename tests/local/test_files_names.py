@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from .files_support import (ACCOUNT, azure_error, file_service, files_certificate,  # noqa: F401
-                            files_emulator, files_server, share)
+from .files_support import ACCOUNT, azure_error, file_service, files_certificate, files_emulator, files_server, share  # noqa: F401
 
 ESCAPES = {
     "dot-dot": "../escape.txt",

@@ -2,8 +2,7 @@
 
 from azure.storage.file import FileService
 
-from .files_support import (SHARE, azure_error, file_service, files_certificate,  # noqa: F401
-                            files_emulator, files_server, share)
+from .files_support import SHARE, azure_error, file_service, files_certificate, files_emulator, files_server, share  # noqa: F401
 
 
 def test_created_share_exists_and_has_default_quota(file_service: FileService):

@@ -206,7 +206,7 @@ def test_remote_login_lists_the_jobs_nodes_while_it_runs(lab):
     lab.submit("login", cluster, **custom("sleep 30"))
     wait_for(lambda: lab.batchai.jobs.get(RG, WS, EXP, "login"), lambda j: j.execution_state == "running")
     logins = list(lab.batchai.jobs.list_remote_login_information(RG, WS, EXP, "login"))
-    assert [(l.ip_address, l.port) for l in logins] == [("127.0.0.1", 50001)]
+    assert [(login.ip_address, login.port) for login in logins] == [("127.0.0.1", 50001)]
     lab.batchai.jobs.begin_delete(RG, WS, EXP, "login").result()
 
 

@@ -217,7 +217,7 @@ def test_the_shipped_data_matches_its_checksums():
 
 
 def test_a_damaged_shipped_file_fails_the_checksum_check(tmp_path):
-    for name in list(prepare_data.SAMPLE_FILES.values()) + ["SHA256SUMS"]:
+    for name in [*list(prepare_data.SAMPLE_FILES.values()), "SHA256SUMS"]:
         (tmp_path / name).write_bytes((RECIPE / "data" / name).read_bytes())
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"damaged")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import batchai_kit.testing
+
 # The plugin's fixtures, also when batchai_kit is not installed with its pytest11 entry point.
 from batchai_kit.testing.plugin import batchai_azure, batchai_recorder, pytest_recording_configure  # noqa: F401
 

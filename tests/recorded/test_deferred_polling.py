@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from azure.core.polling import LROPoller, PollingMethod
-from azure.core.polling import _poller
+from azure.core.polling import LROPoller, PollingMethod, _poller
 
 from batchai_kit.testing._recorder import deferred_lro_polling
 

@@ -122,8 +122,8 @@ def test_only_an_answer_the_recording_repeated_may_repeat():
 
 
 def test_an_answer_the_recording_did_not_repeat_does_not_repeat():
-    cassette, player = recorded((request("GET", JOB), answer("running")), (request("GET", JOB), answer("running")),
-                                (request("DELETE", JOB), answer("gone")))
+    cassette, _player = recorded((request("GET", JOB), answer("running")), (request("GET", JOB), answer("running")),
+                                 (request("DELETE", JOB), answer("gone")))
     assert play(cassette, request("GET", JOB), request("GET", JOB)) == ["running", "running"]
     with pytest.raises(kit.ReplayMismatch, match=r"request 3 of 3 to /subscriptions/s/jobs/j1 was recorded as DELETE"):
         cassette.play_response(request("GET", JOB))
@@ -149,7 +149,7 @@ def test_what_was_left_unplayed_is_a_problem_listed_in_recorded_order():
     interactions = [(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(25)]
     cassette, player = recorded(*interactions)
     play(cassette, request("GET", "/jobs/j1"), request("GET", "/jobs/j3"))
-    assert player.unplayed() == [0, 2] + list(range(4, 25))
+    assert player.unplayed() == [0, 2, *range(4, 25)]
     [problem] = player.problems()
     lines = problem.splitlines()
     assert lines[0] == ("The cassette 'fake.batchai.yaml' holds 23 interaction(s) the test did not play: the code "
@@ -161,11 +161,11 @@ def test_what_was_left_unplayed_is_a_problem_listed_in_recorded_order():
 
 
 def test_twenty_unplayed_interactions_are_all_listed_and_twenty_one_are_not():
-    cassette, player = recorded(*[(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(20)])
+    _cassette_20, player = recorded(*[(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(20)])
     [problem] = player.problems()
     assert problem.splitlines()[-2:] == ["  #20: GET /jobs/j19?api-version=1",
                                          "Re-record the cassette if that change is intended (docs/testing.md)."]
-    cassette, player = recorded(*[(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(21)])
+    _cassette_21, player = recorded(*[(request("GET", f"/jobs/j{n}"), answer("ok")) for n in range(21)])
     [problem] = player.problems()
     assert problem.splitlines()[-3:] == ["  #20: GET /jobs/j19?api-version=1", "  ... and 1 more",
                                          "Re-record the cassette if that change is intended (docs/testing.md)."]

@@ -23,7 +23,7 @@ def write_tree(root, files=FILES):
 
 @pytest.fixture
 def share(batchai_azure):
-    with bk.Workspace(batchai_azure, GROUP, WORKSPACE) as ws:
+    with bk.Workspace(batchai_azure, GROUP, WORKSPACE):
         with bk.FileShare(batchai_azure, "recordedshare", cleanup="delete") as share:
             yield share
 

@@ -202,7 +202,7 @@ def storage_error_body(code, message):
     return (
         f'\ufeff<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}\n'
         "RequestId:5c6a4b6e-001a-0001-0000-000000000000\nTime:2018-06-01T12:00:00.0000000Z</Message></Error>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def storage_error(status, code, message, call=lambda s: s.get_share_properties("myshare")) -> Exception:

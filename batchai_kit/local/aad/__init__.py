@@ -15,8 +15,15 @@ from typing import Protocol
 
 from ._app import AuthorityApp, OAuthError, is_authority_path
 from ._keys import SigningKey, load_or_create
-from ._tokens import (ARM_AUDIENCES, TOKEN_LIFETIME, Authority, IssuedToken, ServicePrincipal, TokenRejected,
-                      arm_audiences)
+from ._tokens import (
+    ARM_AUDIENCES,
+    TOKEN_LIFETIME,
+    Authority,
+    IssuedToken,
+    ServicePrincipal,
+    TokenRejected,
+    arm_audiences,
+)
 
 __all__ = ["ARM_AUDIENCES", "TOKEN_LIFETIME", "Authority", "AuthorityApp", "IssuedToken", "OAuthError",
            "ServicePrincipal", "SigningKey", "TokenRejected", "arm_audiences", "is_authority_path",

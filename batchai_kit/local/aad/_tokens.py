@@ -144,7 +144,7 @@ class Authority:
 def arm_audiences(*base_urls: str) -> tuple[str, ...]:
     """What ARM accepts as ``aud``: the public cloud's ARM resource ids and the emulator's URLs."""
     own = []
-    for base in base_urls:
-        base = base.rstrip("/")
+    for given in base_urls:
+        base = given.rstrip("/")
         own += [base + "/", base]
     return tuple(dict.fromkeys([*ARM_AUDIENCES, *own]))

@@ -4,6 +4,11 @@ Wire behaviour follows the live service as recorded (see DESIGN.md): workspace a
 PUTs answer 200 with the body; cluster, job and file server PUTs, every DELETE and a terminate
 of an unfinished job answer 202 with ``Azure-AsyncOperation`` (``.../operationresults/{guid}``)
 and ``Location`` (``.../operationstatuses/{guid}``) headers and no Retry-After.
+
+API 2017-09-01-preview and 2018-03-01 (resource-group-level clusters, jobs and file servers)
+are served beside 2018-05-01 by the handlers of :mod:`.legacy_handlers`; :mod:`.legacy` says how
+their wire differs. Every request's api-version is checked against the resource type its path
+names, as ARM checks it, before anything else.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..aad import Authority, TokenRejected, arm_audiences
+from . import legacy
+from .account import ACCOUNT_ROUTES, METADATA_PATH, AccountRoutes, StorageAccount, cloud_metadata
 from .control import ControlPlane
 from .errors import ArmError, subscription_not_found
+from .legacy_handlers import BODY as _BODY
+from .legacy_handlers import QUERY as _QUERY
+from .legacy_handlers import LegacyHandlers, is_older, version_of
 from .resources import wire
+from .responses import json_response
 from .validation import is_spec_operation, validate_query, validate_request
 
 log = logging.getLogger("batchai_kit.local.arm")
@@ -80,6 +91,8 @@ ROUTES = [
     (RG, ["PATCH"], "ResourceGroups_Update"),
     (RG, ["DELETE"], "ResourceGroups_Delete"),
     (SUB + "/operationresults/<operationName>", ["GET"], "ResourceGroups_OperationResult"),
+    *legacy.ROUTES,
+    *ACCOUNT_ROUTES,  # subscriptions, tenants, Microsoft.Storage (account.py)
 ]
 
 # ARM paths are case-insensitive: rules are matched against the lowercased path, and the
@@ -106,28 +119,24 @@ def match_route(method: str, path: str) -> tuple[str, dict[str, str]]:
 _PARAMETER_NAMES = {m.lower(): m for rule, _, _ in ROUTES for m in re.findall(r"<(\w+)>", rule)}
 
 
-_QUERY = "batchai_kit.query"  # environ keys for what dispatch validated
-_BODY = "batchai_kit.body"
-
-
-def _json(body, status: int = 200, headers: dict | None = None) -> Response:
-    data = b"" if body is None else json.dumps(body).encode()
-    response = Response(data, status=status, headers=headers or {})
-    if body is not None:
-        response.content_type = "application/json; charset=utf-8"
-    return response
+_json = json_response
 
 
 def _error(error: ArmError) -> Response:
     return _json(error.body(), error.status)
 
 
-class ArmApp:
+# Microsoft.Resources-style endpoints: any dated api-version from OLDEST_RESOURCES_API on.
+_DATED_VERSION_ENDPOINTS = ("ResourceGroups_", "Subscriptions_", "Tenants_", "StorageAccounts_")
+
+
+class ArmApp(LegacyHandlers, AccountRoutes):
     """A WSGI app serving the control plane to real SDK clients."""
 
-    def __init__(self, control: ControlPlane, authority: Authority):
+    def __init__(self, control: ControlPlane, authority: Authority, storage: StorageAccount | None = None):
         self.control = control
         self.authority = authority
+        self.storage = storage
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -138,6 +147,8 @@ class ArmApp:
 
     def dispatch(self, request: Request) -> Response:
         try:
+            if request.path.rstrip("/").lower() == METADATA_PATH and request.method == "GET":
+                return _json(cloud_metadata(request.host_url, request.args.get("api-version")))
             refused = self._authenticate(request)
             if refused is not None:
                 return refused
@@ -154,19 +165,22 @@ class ArmApp:
             if subscription is not None and subscription.lower() != self.control.subscription_id.lower():
                 raise subscription_not_found(subscription)
             self._check_api_version(endpoint, request)
-            if is_spec_operation(endpoint):
+            version = version_of(request)
+            operation_id = legacy.spec_operation(endpoint, version)
+            if not endpoint.startswith(_DATED_VERSION_ENDPOINTS) and is_spec_operation(operation_id, version):
                 body = self._body(request) if request.method in ("PUT", "PATCH") else None
-                kept = validate_request(endpoint, params, body)
-                request.environ[_QUERY] = validate_query(endpoint, request.args)
+                kept = validate_request(operation_id, params, body, version)
+                request.environ[_QUERY] = validate_query(operation_id, request.args, version)
                 request.environ[_BODY] = kept
             self.control.advance()
             handler = getattr(self, endpoint)
-            return handler(request, **params)
+            answer = handler(request, **params)
+            return answer if isinstance(answer, Response) else _json(answer)
         except ArmError as exc:
             return _error(exc)
         except HTTPException as exc:
             return _json({"error": {"code": exc.name.replace(" ", ""), "message": exc.description}}, exc.code)
-        except Exception:  # noqa: BLE001 - answer 500 like the service, never a traceback
+        except Exception:
             log.exception("Internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "InternalServerError",
                                     "message": "The server encountered an internal error."}}, 500)
@@ -196,18 +210,14 @@ class ArmApp:
         if not version:
             raise ArmError(400, "MissingApiVersionParameter",
                            "The api-version query parameter (?api-version=) is required for all requests.")
-        if endpoint.startswith("ResourceGroups_"):
+        if endpoint.startswith(_DATED_VERSION_ENDPOINTS):
             match = _DATE_VERSION.match(version)
             if not match or version[:10] < OLDEST_RESOURCES_API:
                 raise ArmError(400, "InvalidApiVersionParameter",
                                f"The api-version '{version}' is invalid. The supported versions are dates "
                                f"from '{OLDEST_RESOURCES_API}' on, such as '2025-04-01'.")
-        elif version != BATCHAI_API_VERSION:
-            raise ArmError(400, "NoRegisteredProviderFound",
-                           f"No registered resource provider found for location 'eastus' and API version "
-                           f"'{version}' for type 'workspaces'. The supported api-versions are "
-                           f"'{BATCHAI_API_VERSION}'. The supported locations are 'eastus, westus2, "
-                           "westeurope, eastus2, northeurope, southcentralus, westcentralus, australiaeast'.")
+        else:
+            legacy.check_version(endpoint, version)
 
     @staticmethod
     def _body(request: Request):
@@ -232,6 +242,8 @@ class ArmApp:
     def _accepted(self, request: Request, operation: dict | None) -> Response:
         if operation is None:  # deleting what does not exist
             return _json(None, 204)
+        if is_older(request):
+            return _json(None, 202, self.legacy_async_headers(request, operation))
         return _json(None, 202, self._async_headers(request, operation))
 
     def _page(self, request: Request, items: list[dict]) -> Response:
@@ -241,7 +253,7 @@ class ArmApp:
         except ValueError:
             raise ArmError(400, "InvalidSkipToken", "The $skiptoken query parameter is invalid.") from None
         chunk, following = ControlPlane.page(items, skip, max_results)
-        body = {"value": chunk}
+        body: dict[str, object] = {"value": chunk}
         if following is not None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
             args.append(("$skiptoken", str(following)))
@@ -254,16 +266,19 @@ class ArmApp:
     # -- Batch AI operations --------------------------------------------------------------------------
 
     def Operations_List(self, request):
-        from .catalog import OPERATIONS
-        return _json({"value": OPERATIONS})
+        from .catalog import operations
+        return _json({"value": operations(version_of(request))})
 
     def Usages_List(self, request, subscriptionId, location):
-        return self._page(request, self.control.usages(location))
+        version = version_of(request)
+        return self._page(request, [legacy.render_usage(version, u) for u in self.control.usages(location)])
 
     def OperationResults_Get(self, request, subscriptionId, location, operationName):
         operation = self.control.get_operation(operationName)
         if operation is None:
             raise ArmError(404, "OperationNotFound", f"The operation {operationName} is not found")
+        if is_older(request):
+            return self.legacy_operation_result(request, operation)
         body = {"id": f"/subscriptions/{subscriptionId}/providers/Microsoft.BatchAI/locations/{location}/"
                       f"operationresults/{operationName}",
                 "name": operationName, "status": operation["status"], "startTime": operation["startTime"]}
@@ -415,10 +430,10 @@ class ArmApp:
             raise ArmError(400, "InvalidParameter", "The $top query parameter must be an integer.") from None
         skip = int(request.args.get("$skiptoken", "0") or 0)
         chunk, following = ControlPlane.page(items, skip, max(1, top))
-        body = {"value": chunk}
+        body: dict[str, object] = {"value": chunk}
         if following is not None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
-            body["nextLink"] = f"{self._base(request)}{request.path}?{urlencode(args + [('$skiptoken', following)])}"
+            body["nextLink"] = f"{self._base(request)}{request.path}?{urlencode([*args, ('$skiptoken', following)])}"
         return _json(body)
 
     def ResourceGroups_CreateOrUpdate(self, request, subscriptionId, resourceGroupName):

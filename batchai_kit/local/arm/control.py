@@ -4,6 +4,17 @@ Plain Python, no HTTP: each public method is one service operation; it validates
 service validates (beyond the spec's schema, which ``validation`` checks), changes documents,
 and raises :class:`ArmError` with the service's status and code. Time-driven progress (nodes
 allocating, jobs scheduled, deletions) lives in :mod:`machines` and runs on :meth:`advance`.
+
+Resource-group-level resources (API 2017-09-01-preview and 2018-03-01: clusters, jobs and file
+servers directly under a resource group, no workspaces or experiments) live in the same state
+model: ``workspace=None`` (and ``experiment=None`` for jobs) names the resource group's *implicit
+scope*, a hidden workspace document whose id is ``.../resourceGroups/{rg}/providers/
+Microsoft.BatchAI``. Its children's ids are then exactly the older versions' ids
+(``.../providers/Microsoft.BatchAI/clusters/{name}``, ``.../jobs/{name}``); it holds clusters,
+file servers and jobs; it is made on the first create, never listed as a workspace, and deleted
+with its resource group. These resources carry their own ``location`` and ``tags``, as the older
+versions' bodies do. They and the workspaces' resources are separate namespaces: a 2018-05-01
+client does not see them, nor an older client a workspace's (``docs/legacy.md``).
 """
 
 from __future__ import annotations
@@ -17,8 +28,7 @@ from typing import Callable, Protocol
 
 from . import machines
 from .errors import ArmError, not_found, resource_group_not_found
-from .resources import (child_id, new_document, new_etag, resource_group_id, strip_secrets, wire,
-                        workspace_id)
+from .resources import child_id, new_document, new_etag, resource_group_id, scope_id, strip_secrets, wire, workspace_id
 from .store import Store
 from .timing import Timings, iso, parse_duration
 from .usages import parse_vm_size, usages
@@ -85,9 +95,57 @@ class ControlPlane:
     def _group(self, group: str) -> dict:
         return self._live(resource_group_id(self.subscription_id, group), "resourcegroup", group)
 
-    def _workspace(self, group: str, workspace: str) -> dict:
-        self._group(group)
+    def _workspace(self, group: str, workspace: str | None, create: bool = False) -> dict:
+        """A workspace, or with ``workspace=None`` the resource group's implicit scope (module
+        docstring); *create* makes the scope when it does not exist yet."""
+        group_doc = self._group(group)
+        if workspace is None:
+            return self._scope(group_doc, create)
         return self._live(workspace_id(self.subscription_id, group, workspace), "workspace", workspace)
+
+    def _scope(self, group_doc: dict, create: bool) -> dict:
+        resource_id = scope_id(self.subscription_id, group_doc["name"])
+        doc = self.store.get(resource_id)
+        if create:
+            self._refuse_if_deleting_rg(group_doc)
+        if doc is not None or not create:
+            # an unsaved stand-in when absent: it has no children, and lookups in it answer 404
+            return doc or {"id": resource_id, "key": resource_id.lower(), "kind": "workspace", "name": "",
+                           "properties": {}, "internal": {"implicit": True}}
+        doc = new_document("workspace", resource_id, group_doc["name"], group_doc,
+                           properties={"provisioningState": "succeeded"})
+        doc["internal"]["implicit"] = True
+        self.store.put(doc)
+        return doc
+
+    def _experiment(self, group: str, workspace: str | None, experiment: str | None, create: bool = False) -> dict:
+        """The parent of jobs: an experiment, or the implicit scope (both names None)."""
+        parent = self._workspace(group, workspace, create)
+        if experiment is None:
+            return parent
+        return self._child(parent, "experiments", "experiment", experiment)
+
+    @staticmethod
+    def is_scoped(doc: dict) -> bool:
+        """Whether *doc* lives directly under a resource group (API 2017-09-01-preview / 2018-03-01)."""
+        return bool(doc.get("parent")) and doc["parent"].endswith("/providers/microsoft.batchai")
+
+    def _own_fields(self, workspace: str | None, body: dict) -> dict:
+        """``location`` and ``tags`` of a resource-group-level resource (none under a workspace)."""
+        if workspace is not None:
+            return {}
+        return {"location": (body.get("location") or "").replace(" ", "").lower() or None,
+                "tags": body.get("tags")}
+
+    def list_scoped(self, kind: str, group: str | None = None) -> list[dict]:
+        """Resource-group-level resources of *kind* in the subscription or in one group."""
+        with self.lock:
+            if group is not None:
+                self._group(group)
+            prefix = None if group is None else scope_id(self.subscription_id, group).lower()
+            return sorted((d for d in self.store.of_kind(kind)
+                           if self.is_scoped(d) and (prefix is None or d["parent"] == prefix)),
+                          key=lambda d: d["key"])
 
     def _child(self, parent: dict, collection: str, kind: str, name: str) -> dict:
         return self._live(child_id(parent["id"], collection, name), kind, name)
@@ -108,7 +166,7 @@ class ControlPlane:
         self.store.put(operation)
         return operation
 
-    def location_of(self, doc: dict) -> str:
+    def location_of(self, doc: dict | None) -> str:
         while doc is not None and not doc.get("location"):
             doc = self.store.get(doc["parent"]) if doc.get("parent") else None
         return doc["location"] if doc else "eastus"
@@ -131,7 +189,8 @@ class ControlPlane:
             if existing is not None:
                 if existing["properties"]["provisioningState"] == "Deleting":
                     raise ArmError(409, "ResourceGroupBeingDeleted",
-                                   f"The resource group '{group}' is in deprovisioning state and cannot perform this operation.")
+                                   f"The resource group '{group}' is in deprovisioning state "
+                                   "and cannot perform this operation.")
                 if existing["location"].lower() != body["location"].replace(" ", "").lower():
                     raise ArmError(409, "InvalidResourceGroupLocation",
                                    f"Invalid resource group location '{body['location']}'. The Resource group "
@@ -194,7 +253,8 @@ class ControlPlane:
     def _refuse_if_deleting_rg(self, group: dict) -> None:
         if group["properties"]["provisioningState"] == "Deleting":
             raise ArmError(409, "ResourceGroupBeingDeleted",
-                           f"The resource group '{group['name']}' is in deprovisioning state and cannot perform this operation.")
+                           f"The resource group '{group['name']}' is in deprovisioning state "
+                           "and cannot perform this operation.")
 
     def update_workspace(self, group: str, name: str, body: dict) -> dict:
         with self.lock:
@@ -211,8 +271,10 @@ class ControlPlane:
     def list_workspaces(self, group: str | None = None) -> list[dict]:
         with self.lock:
             if group is not None:
-                return sorted(self.store.children(self._group(group)["id"], "workspace"), key=lambda d: d["key"])
-            return sorted(self.store.of_kind("workspace"), key=lambda d: d["key"])
+                found = self.store.children(self._group(group)["id"], "workspace")
+            else:
+                found = self.store.of_kind("workspace")
+            return sorted((d for d in found if not d["internal"].get("implicit")), key=lambda d: d["key"])
 
     def delete_workspace(self, group: str, name: str) -> dict | None:
         with self.lock:
@@ -256,12 +318,12 @@ class ControlPlane:
 
     # -- clusters --------------------------------------------------------------------------------
 
-    def create_cluster(self, group: str, workspace: str, name: str, body: dict) -> tuple[dict, dict]:
+    def create_cluster(self, group: str, workspace: str | None, name: str, body: dict) -> tuple[dict, dict]:
         properties = body.get("properties") or {}
         parse_vm_size(properties.get("vmSize", ""))
         public, secrets = strip_secrets("cluster", properties)
         with self.lock:
-            parent = self._workspace(group, workspace)
+            parent = self._workspace(group, workspace, create=True)
             self._refuse_if_deleting(parent)
             resource_id = child_id(parent["id"], "clusters", name)
             existing = self.store.get(resource_id)
@@ -281,7 +343,8 @@ class ControlPlane:
                 "allocationStateTransitionTime": iso(now), "currentNodeCount": 0,
                 "nodeStateCounts": dict(EMPTY_COUNTS), "errors": [],
             })
-            doc = new_document("cluster", resource_id, name, parent, properties=public)
+            doc = new_document("cluster", resource_id, name, parent, properties=public,
+                               **self._own_fields(workspace, body))
             doc["internal"] = {"guid": str(uuid.uuid4()), "nodes": [], "secrets": secrets,
                                "allocation_since": now, "target": machines.initial_target(public),
                                "autoscale_at": now, "node_serial": 0}
@@ -306,12 +369,15 @@ class ControlPlane:
                                f"Changing property 'properties.{field}' of existing {existing['kind']} "
                                f"{existing['name']} is not allowed (have {have!r}, requested {want!r}); "
                                "delete it and create it again"
-                               + (", or update its scale settings with PATCH." if existing["kind"] == "cluster" else "."),
+                               + (", or update its scale settings with PATCH."
+                                  if existing["kind"] == "cluster" else "."),
                                f"properties.{field}")
 
-    def update_cluster(self, group: str, workspace: str, name: str, body: dict) -> dict:
+    def update_cluster(self, group: str, workspace: str | None, name: str, body: dict) -> dict:
         with self.lock:
             doc = self._child(self._workspace(group, workspace), "clusters", "cluster", name)
+            if workspace is None and "tags" in (body or {}):
+                doc["tags"] = body["tags"]
             scale = ((body or {}).get("properties") or {}).get("scaleSettings")
             if doc["properties"]["provisioningState"] == "deleting":
                 raise ArmError(409, "Conflict", f"The cluster {name} is being deleted.")
@@ -323,7 +389,7 @@ class ControlPlane:
             self._touch(doc)
             return doc
 
-    def get_cluster(self, group: str, workspace: str, name: str) -> dict:
+    def get_cluster(self, group: str, workspace: str | None, name: str) -> dict:
         with self.lock:
             return self._child(self._workspace(group, workspace), "clusters", "cluster", name)
 
@@ -332,13 +398,13 @@ class ControlPlane:
             return sorted(self.store.children(self._workspace(group, workspace)["id"], "cluster"),
                           key=lambda d: d["key"])
 
-    def delete_cluster(self, group: str, workspace: str, name: str) -> dict | None:
+    def delete_cluster(self, group: str, workspace: str | None, name: str) -> dict | None:
         with self.lock:
             parent = self._workspace(group, workspace)
             doc = self.store.get(child_id(parent["id"], "clusters", name))
             return self._begin_delete(doc) if doc else None
 
-    def cluster_remote_logins(self, group: str, workspace: str, name: str) -> list[dict]:
+    def cluster_remote_logins(self, group: str, workspace: str | None, name: str) -> list[dict]:
         with self.lock:
             doc = self.get_cluster(group, workspace, name)
             return [machines.remote_login(node) for node in doc["internal"]["nodes"]
@@ -346,13 +412,13 @@ class ControlPlane:
 
     # -- file servers ------------------------------------------------------------------------------
 
-    def create_file_server(self, group: str, workspace: str, name: str, body: dict) -> tuple[dict, dict]:
+    def create_file_server(self, group: str, workspace: str | None, name: str, body: dict) -> tuple[dict, dict]:
         properties = body.get("properties") or {}
         parse_vm_size(properties.get("vmSize", ""))
         public, secrets = strip_secrets("fileserver", properties)
         (public.get("dataDisks") or {}).setdefault("cachingType", "none")  # the spec's default, reported back
         with self.lock:
-            parent = self._workspace(group, workspace)
+            parent = self._workspace(group, workspace, create=True)
             self._refuse_if_deleting(parent)
             resource_id = child_id(parent["id"], "fileservers", name)
             existing = self.store.get(resource_id)
@@ -362,12 +428,13 @@ class ControlPlane:
             now = self.now()
             public.update({"creationTime": iso(now), "provisioningState": "creating",
                            "provisioningStateTransitionTime": iso(now)})
-            doc = new_document("fileserver", resource_id, name, parent, properties=public)
+            doc = new_document("fileserver", resource_id, name, parent, properties=public,
+                               **self._own_fields(workspace, body))
             doc["internal"] = {"secrets": secrets, "created": now}
             self.store.put(doc)
             return doc, self._new_operation(doc, "create")
 
-    def get_file_server(self, group: str, workspace: str, name: str) -> dict:
+    def get_file_server(self, group: str, workspace: str | None, name: str) -> dict:
         with self.lock:
             return self._child(self._workspace(group, workspace), "fileservers", "fileserver", name)
 
@@ -376,7 +443,7 @@ class ControlPlane:
             return sorted(self.store.children(self._workspace(group, workspace)["id"], "fileserver"),
                           key=lambda d: d["key"])
 
-    def delete_file_server(self, group: str, workspace: str, name: str) -> dict | None:
+    def delete_file_server(self, group: str, workspace: str | None, name: str) -> dict | None:
         with self.lock:
             parent = self._workspace(group, workspace)
             doc = self.store.get(child_id(parent["id"], "fileservers", name))
@@ -384,11 +451,12 @@ class ControlPlane:
 
     # -- jobs ----------------------------------------------------------------------------------------
 
-    def create_job(self, group: str, workspace: str, experiment: str, name: str, body: dict) -> tuple[dict, dict]:
+    def create_job(self, group: str, workspace: str | None, experiment: str | None, name: str,
+                   body: dict) -> tuple[dict, dict]:
         properties = body.get("properties") or {}
         public, secrets = strip_secrets("job", properties)
         with self.lock:
-            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            parent = self._experiment(group, workspace, experiment, create=True)
             self._refuse_if_deleting(parent)
             resource_id = child_id(parent["id"], "jobs", name)
             existing = self.store.get(resource_id)
@@ -417,15 +485,18 @@ class ControlPlane:
             now = self.now()
             public.setdefault("schedulingPriority", "normal")
             public["schedulingPriority"] = public["schedulingPriority"].lower()
+            where = f"workspaces/{workspace}/experiments/{experiment}/" if workspace is not None else ""
             public.update({
                 "toolType": TOOLKITS[toolkit],
-                "jobOutputDirectoryPathSegment": f"{self.subscription_id}/{group}/workspaces/{workspace}/"
-                                                 f"experiments/{experiment}/jobs/{name}/{job_guid}",
+                "jobOutputDirectoryPathSegment": f"{self.subscription_id}/{group}/{where}jobs/{name}/{job_guid}",
                 "creationTime": iso(now), "provisioningState": "succeeded",
                 "provisioningStateTransitionTime": iso(now), "executionState": "queued",
                 "executionStateTransitionTime": iso(now),
             })
-            doc = new_document("job", resource_id, name, parent, properties=public)
+            if experiment is not None:  # the live service always names it (2018-05-01)
+                public["experimentName"] = experiment
+            doc = new_document("job", resource_id, name, parent, properties=public,
+                               **self._own_fields(workspace, body))
             doc["internal"] = {"guid": job_guid, "secrets": secrets, "cluster": cluster["key"],
                                "wall_clock": wall_clock, "created": now, "nodes": [],
                                # outputs stay listable after the cluster is gone
@@ -434,26 +505,25 @@ class ControlPlane:
             machines.schedule(self, cluster)
             return doc, self._new_operation(doc, "create")
 
-    def _job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
-        parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
-        return self._child(parent, "jobs", "job", name)
+    def _job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict:
+        return self._child(self._experiment(group, workspace, experiment), "jobs", "job", name)
 
-    def get_job(self, group: str, workspace: str, experiment: str, name: str) -> dict:
+    def get_job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict:
         with self.lock:
             return self._job(group, workspace, experiment, name)
 
     def list_jobs(self, group: str, workspace: str, experiment: str) -> list[dict]:
         with self.lock:
-            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            parent = self._experiment(group, workspace, experiment)
             return sorted(self.store.children(parent["id"], "job"), key=lambda d: d["key"])
 
-    def delete_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
+    def delete_job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict | None:
         with self.lock:
-            parent = self._child(self._workspace(group, workspace), "experiments", "experiment", experiment)
+            parent = self._experiment(group, workspace, experiment)
             doc = self.store.get(child_id(parent["id"], "jobs", name))
             return self._begin_delete(doc) if doc else None
 
-    def terminate_job(self, group: str, workspace: str, experiment: str, name: str) -> dict | None:
+    def terminate_job(self, group: str, workspace: str | None, experiment: str | None, name: str) -> dict | None:
         """The operation tracking termination, or None when the job has already finished (200)."""
         with self.lock:
             doc = self._job(group, workspace, experiment, name)
@@ -463,7 +533,7 @@ class ControlPlane:
             machines.terminate_job(self, doc, "JobTerminated", "The job was terminated by the user.")
             return operation
 
-    def job_remote_logins(self, group: str, workspace: str, experiment: str, name: str) -> list[dict]:
+    def job_remote_logins(self, group: str, workspace: str | None, experiment: str | None, name: str) -> list[dict]:
         with self.lock:
             doc = self._job(group, workspace, experiment, name)
             cluster = self.store.get(doc["internal"]["cluster"])
@@ -472,7 +542,7 @@ class ControlPlane:
             return [machines.remote_login(node) for node in cluster["internal"]["nodes"]
                     if node.get("job") == doc["key"]]
 
-    def job_output_files(self, group: str, workspace: str, experiment: str, name: str, output_id: str,
+    def job_output_files(self, group: str, workspace: str | None, experiment: str | None, name: str, output_id: str,
                          directory: str, expiry_minutes: int) -> list[dict]:
         with self.lock:
             doc = self._job(group, workspace, experiment, name)
@@ -497,6 +567,11 @@ class ControlPlane:
     def get_operation(self, name: str) -> dict | None:
         with self.lock:
             return self.store.get(f"operation:{name}")
+
+    def operation_target(self, operation: dict) -> dict | None:
+        """The resource an operation acts on, if it still exists."""
+        with self.lock:
+            return self.store.get(operation["target"])
 
     # -- deletion and time-driven progress --------------------------------------------------------------
 

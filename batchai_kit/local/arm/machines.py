@@ -7,9 +7,10 @@
   ``nodeDeallocationOption`` (requeue / terminate / waitforjobcompletion); removed nodes are
   ``leaving`` for ``node_leaving`` seconds. Auto-scale re-targets every ``autoscale_interval``
   seconds to the nodes queued and running jobs need, within minimum and maximum.
-- Job scheduling: per cluster, queued jobs in priority order (high, normal, low), then by
-  creation time; the head job starts when ``nodeCount`` idle nodes are free (gang scheduling;
-  no back-filling past a head job that does not fit, so large jobs are not starved).
+- Job scheduling: per cluster, queued jobs in priority order (high, normal, low; then the older
+  versions' numeric ``priority``, highest first), then by creation time; the head job starts
+  when ``nodeCount`` idle nodes are free (gang scheduling; no back-filling past a head job that
+  does not fit, so large jobs are not starved).
 - Deletion: a resource is ``deleting`` (children too) until its running jobs are stopped and
   ``deletion`` seconds passed; then it is removed.
 
@@ -26,7 +27,8 @@ log = logging.getLogger("batchai_kit.local.control")
 
 PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
 FINISHED = ("succeeded", "failed")
-CHILD_KINDS = {"resourcegroup": ("workspace",), "workspace": ("experiment", "cluster", "fileserver"),
+# a resource group's implicit scope (a hidden workspace) holds jobs directly: control.py
+CHILD_KINDS = {"resourcegroup": ("workspace",), "workspace": ("experiment", "cluster", "fileserver", "job"),
                "experiment": ("job",)}
 
 
@@ -150,8 +152,9 @@ def schedule(cp, cluster: dict) -> None:
         return
     queued = [j for j in jobs_of_cluster(cp, cluster)
               if j["properties"]["executionState"] == "queued" and j["properties"]["provisioningState"] != "deleting"]
+    # then the older versions' numeric priority (-1000..1000), absent in 2018-05-01 jobs
     queued.sort(key=lambda j: (PRIORITY_RANK.get(j["properties"]["schedulingPriority"], 1),
-                               j["internal"]["created"], j["name"]))
+                               -int(j["properties"].get("priority") or 0), j["internal"]["created"], j["name"]))
     for job in queued:
         free = [n for n in cluster["internal"]["nodes"]
                 if n["state"] == "idle" and not n.get("draining") and not n.get("job")]
@@ -406,11 +409,17 @@ def _advance_operations(cp) -> None:
         if action == "delete":
             status = "Succeeded" if target is None else None
         elif target is None:
-            status, error = "Failed", {"code": "ResourceDeleted",
-                                       "message": f"{operation['resourceId']} was deleted before the operation completed."}
+            status, error = "Failed", {
+                "code": "ResourceDeleted",
+                "message": f"{operation['resourceId']} was deleted before the operation completed."}
         elif action == "create":
             state = target["properties"].get("provisioningState")
             status = {"succeeded": "Succeeded", "failed": "Failed"}.get(state)
+            if status == "Succeeded" and target["kind"] == "cluster" and cp.is_scoped(target) \
+                    and target["properties"].get("allocationState") != "steady":
+                # API 2017-09-01-preview / 2018-03-01: creation ended once the nodes were allocated
+                # (the 2017 quickstart's status line right after .result() reads "steady ... Preparing: 1")
+                status = None
             if status == "Failed":
                 error = {"code": "ProvisioningFailed", "message": f"{target['name']} failed to provision."}
         elif action == "terminate":

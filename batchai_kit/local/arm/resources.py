@@ -31,6 +31,12 @@ def workspace_id(subscription: str, group: str, workspace: str) -> str:
     return f"{resource_group_id(subscription, group)}/{PROVIDER}/workspaces/{workspace}"
 
 
+def scope_id(subscription: str, group: str) -> str:
+    """The implicit scope of a resource group's clusters, jobs and file servers (API 2017-09-01-preview
+    and 2018-03-01): their ids are ``{scope}/clusters/{name}`` and so on."""
+    return f"{resource_group_id(subscription, group)}/{PROVIDER}"
+
+
 def child_id(parent_id: str, collection: str, name: str) -> str:
     return f"{parent_id}/{collection}/{name}"
 
@@ -40,7 +46,7 @@ def new_etag() -> str:
 
 
 def new_document(kind: str, resource_id: str, name: str, parent: dict | None, **fields) -> dict:
-    doc = {
+    doc: dict = {
         "key": resource_id.lower(),
         "kind": kind,
         "parent": parent["key"] if parent else None,
@@ -64,7 +70,7 @@ def wire(doc: dict) -> dict:
     return body
 
 
-def strip_secrets(kind: str, properties: dict) -> dict:
+def strip_secrets(kind: str, properties: dict) -> tuple[dict, dict]:
     """Split request *properties* into (public properties, secrets) for a cluster, job or file server.
 
     Secrets are what the service never reports back: admin passwords, storage account keys,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+
 import attrs
 import isodate
 
@@ -20,10 +21,13 @@ class Timings:
     deletion: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     file_server_provisioning: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
     autoscale_interval: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    # Retry-After (whole seconds) of API 2017-09-01-preview / 2018-03-01 long-running operations;
+    # Microsoft's examples say 15, which old msrestazure clients sleep before every poll.
+    retry_after: int = attrs.field(default=1, validator=attrs.validators.ge(0))
 
     @classmethod
-    def instant(cls) -> "Timings":
-        return cls(0, 0, 0, 0, 0, 0)
+    def instant(cls) -> Timings:
+        return cls(0, 0, 0, 0, 0, 0, 0)
 
 
 def iso(timestamp: float) -> str:

@@ -6,6 +6,7 @@ be mounted at the server root or below ``SCRIPT_NAME`` ``/{account}``: it reads 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
@@ -124,10 +125,8 @@ class FilesService:
         except Exception:
             log.exception("Internal error answering %s %s", request.method, request.path)
             response = error_response(FilesError("InternalError"))
-        try:
+        with contextlib.suppress(Exception):  # the client went away mid-body; nothing left to read
             drain(request)
-        except Exception:  # noqa: BLE001 - the client went away mid-body; nothing left to read
-            pass
         add_service_headers(response, request.headers.get("x-ms-client-request-id"))
         return response(environ, start_response)
 

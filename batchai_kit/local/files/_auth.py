@@ -16,8 +16,7 @@ from typing import Callable
 import attrs
 
 from ._errors import FilesError, authentication_failed
-from ._signing import (parse_sas_time, sas_string_to_sign, shared_key_string_to_sign, sign,
-                       signatures_match)
+from ._signing import parse_sas_time, sas_string_to_sign, shared_key_string_to_sign, sign, signatures_match
 
 log = logging.getLogger("batchai_kit.local.files")
 
@@ -121,7 +120,7 @@ def _check_request_date(headers: dict[str, str], now: Callable[[], float]) -> No
 
 def _authenticate_sas(request: WireRequest, account: str, account_key: str,
                       now: Callable[[], float]) -> Grant:
-    fields = {name: value for name, value in request.query}
+    fields = dict(request.query)
     if "ss" in fields or "srt" in fields:
         raise authentication_failed("Account SAS tokens are not supported by the local emulator; "
                                     "use a service SAS (sr=s or sr=f).")
@@ -189,6 +188,7 @@ def _address_in(address: str, allowed: str) -> bool:
         low, _, high = allowed.partition("-")
         first = ipaddress.ip_address(low)
         last = ipaddress.ip_address(high) if high else first
-        return first.version == ip.version and first <= ip <= last
+        same_version = first.version == ip.version == last.version
+        return same_version and int(first) <= int(ip) <= int(last)
     except ValueError:
         return False

@@ -8,11 +8,9 @@ import xml.etree.ElementTree as ET
 from typing import BinaryIO, Iterator
 
 from ._errors import FilesError, bad_header
-from ._responses import (CONTENT_HEADERS, FilesResponse, empty, entry_headers, get_metadata_response,
-                         xml_response)
+from ._responses import CONTENT_HEADERS, FilesResponse, empty, entry_headers, get_metadata_response, xml_response
 from ._storage import EntryInfo
-from ._wire import (ByteRange, Call, content_settings_from, int_header, metadata_from, range_from,
-                    read_body)
+from ._wire import ByteRange, Call, content_settings_from, int_header, metadata_from, range_from, read_body
 
 MAX_FILE_SIZE = 1 << 40                 # 1 TiB, the limit for x-ms-version 2019-02-02
 MAX_RANGE_WRITE = 4 << 20               # Put Range writes at most 4 MiB
@@ -30,7 +28,7 @@ def create_file(call: Call) -> FilesResponse:
     if kind is None or kind.lower() != "file":
         raise bad_header("x-ms-type", kind)
     length = int_header(call.request, "x-ms-content-length", 0, MAX_FILE_SIZE)
-    info = call.files.create(call.share, call.segments, length,
+    info = call.files.create(call.share_name, call.segments, length,
                              content_settings_from(call.request), metadata_from(call.request))
     return empty(201, entry_headers(info, with_metadata=False))
 
@@ -45,7 +43,7 @@ def put_range(call: Call) -> FilesResponse:
     if write == "clear":
         if sent_length:
             raise bad_header("Content-Length", str(sent_length))
-        info = call.files.clear(call.share, call.segments, byte_range.start, byte_range.end)
+        info = call.files.clear(call.share_name, call.segments, byte_range.start, byte_range.end)
         return empty(201, entry_headers(info, with_metadata=False))
     if write != "update":
         raise bad_header("x-ms-write", request.headers.get("x-ms-write"))
@@ -58,7 +56,7 @@ def put_range(call: Call) -> FilesResponse:
     claimed = request.headers.get("Content-MD5")
     if claimed and claimed != computed:
         raise FilesError("Md5Mismatch", {"UserSpecifiedMd5": claimed, "ServerCalculatedMd5": computed})
-    info = call.files.write(call.share, call.segments, byte_range.start, data)
+    info = call.files.write(call.share_name, call.segments, byte_range.start, data)
     headers = entry_headers(info, with_metadata=False)
     headers["Content-MD5"] = computed
     return empty(201, headers)
@@ -66,7 +64,7 @@ def put_range(call: Call) -> FilesResponse:
 
 def get_file(call: Call) -> FilesResponse:
     """GET (content, whole or a range) and HEAD (properties) of a file."""
-    handle, info = call.files.open(call.share, call.segments)
+    handle, info = call.files.open(call.share_name, call.segments)
     try:
         byte_range = None if call.is_head else range_from(call.request, required=False)
         headers = _file_headers(info, call)
@@ -132,29 +130,29 @@ def _stream(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
 
 def set_file_properties(call: Call) -> FilesResponse:
     length = int_header(call.request, "x-ms-content-length", 0, MAX_FILE_SIZE, required=False)
-    info = call.files.set_properties(call.share, call.segments, content_settings_from(call.request),
+    info = call.files.set_properties(call.share_name, call.segments, content_settings_from(call.request),
                                      length=length)
     return empty(200, entry_headers(info, with_metadata=False))
 
 
 def get_file_metadata(call: Call) -> FilesResponse:
-    return get_metadata_response(call.files.info(call.share, call.segments))
+    return get_metadata_response(call.files.info(call.share_name, call.segments))
 
 
 def set_file_metadata(call: Call) -> FilesResponse:
-    info = call.files.set_properties(call.share, call.segments, None,
+    info = call.files.set_properties(call.share_name, call.segments, None,
                                      metadata=metadata_from(call.request))
     return empty(200, entry_headers(info, with_metadata=False))
 
 
 def delete_file(call: Call) -> FilesResponse:
-    call.files.delete(call.share, call.segments)
+    call.files.delete(call.share_name, call.segments)
     return empty(202)
 
 
 def list_ranges(call: Call) -> FilesResponse:
     """The whole file as one written range (the emulator does not track sparse regions)."""
-    info = call.files.info(call.share, call.segments)
+    info = call.files.info(call.share_name, call.segments)
     root = ET.Element("Ranges")
     if info.size:
         element = ET.SubElement(root, "Range")

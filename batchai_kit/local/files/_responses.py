@@ -101,7 +101,7 @@ def metadata_headers(metadata: dict[str, str]) -> dict[str, str]:
     return {f"x-ms-meta-{name}": value for name, value in metadata.items()}
 
 
-def get_metadata_response(info: EntryInfo | ShareInfo) -> "FilesResponse":
+def get_metadata_response(info: EntryInfo | ShareInfo) -> FilesResponse:
     """The answer to ``comp=metadata`` GET on a share, directory or file."""
     headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified)}
     headers.update(metadata_headers(info.metadata))

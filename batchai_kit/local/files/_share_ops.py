@@ -6,8 +6,16 @@ import xml.etree.ElementTree as ET
 
 from werkzeug.http import http_date
 
-from ._responses import (FilesResponse, add_metadata_element, empty, get_metadata_response,
-                         listing, page, share_headers, xml_response)
+from ._responses import (
+    FilesResponse,
+    add_metadata_element,
+    empty,
+    get_metadata_response,
+    listing,
+    page,
+    share_headers,
+    xml_response,
+)
 from ._wire import Call, int_header, metadata_from, paging_from
 
 MAX_QUOTA_GIB = 102400
@@ -34,35 +42,35 @@ def list_shares(call: Call) -> FilesResponse:
 
 def create_share(call: Call) -> FilesResponse:
     quota = int_header(call.request, "x-ms-share-quota", 1, MAX_QUOTA_GIB, required=False)
-    info = call.storage.create_share(call.share, quota, metadata_from(call.request))
+    info = call.storage.create_share(call.share_name, quota, metadata_from(call.request))
     return empty(201, share_headers(info, with_metadata=False))
 
 
 def delete_share(call: Call) -> FilesResponse:
-    call.storage.delete_share(call.share)
+    call.storage.delete_share(call.share_name)
     return empty(202)
 
 
 def get_share_properties(call: Call) -> FilesResponse:
-    return empty(200, share_headers(call.storage.share_info(call.share)))
+    return empty(200, share_headers(call.storage.share_info(call.share_name)))
 
 
 def set_share_properties(call: Call) -> FilesResponse:
     quota = int_header(call.request, "x-ms-share-quota", 1, MAX_QUOTA_GIB, required=False)
-    info = call.storage.update_share(call.share, quota=quota)
+    info = call.storage.update_share(call.share_name, quota=quota)
     return empty(200, share_headers(info, with_metadata=False))
 
 
 def get_share_metadata(call: Call) -> FilesResponse:
-    return get_metadata_response(call.storage.share_info(call.share))
+    return get_metadata_response(call.storage.share_info(call.share_name))
 
 
 def set_share_metadata(call: Call) -> FilesResponse:
-    info = call.storage.update_share(call.share, metadata=metadata_from(call.request))
+    info = call.storage.update_share(call.share_name, metadata=metadata_from(call.request))
     return empty(200, share_headers(info, with_metadata=False))
 
 
 def get_share_stats(call: Call) -> FilesResponse:
     root = ET.Element("ShareStats")
-    ET.SubElement(root, "ShareUsageBytes").text = str(call.storage.share_usage_bytes(call.share))
+    ET.SubElement(root, "ShareUsageBytes").text = str(call.storage.share_usage_bytes(call.share_name))
     return xml_response(root)

@@ -52,7 +52,7 @@ def shared_key_string_to_sign(method: str, headers: Mapping[str, str], account: 
     (still percent-encoded); with a path-style endpoint it starts with ``/{account}``, and the
     canonicalized resource is ``/{account}{raw_path}`` -- exactly what the SDK signs.
     """
-    standard = dict((name, headers.get(name, "")) for name in SHARED_KEY_HEADERS)
+    standard = {name: headers.get(name, "") for name in SHARED_KEY_HEADERS}
     if standard["content-length"] == "0":
         standard["content-length"] = ""
     if "x-ms-date" in headers:
@@ -104,8 +104,8 @@ def parse_sas_time(text: str) -> datetime.datetime | None:
     match = _SAS_TIME.fullmatch(text)
     if not match:
         return None
-    numbers = [int(group) if group else 0 for group in match.groups()]
+    year, month, day, hour, minute, second = (int(group) if group else 0 for group in match.groups())
     try:
-        return datetime.datetime(*numbers, tzinfo=datetime.timezone.utc)
+        return datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.timezone.utc)
     except ValueError:
         return None

@@ -12,9 +12,9 @@ import hashlib
 import os
 import shutil
 import threading
-from stat import S_ISDIR
 import time
 from pathlib import Path
+from stat import S_ISDIR
 from typing import Callable
 
 import attrs

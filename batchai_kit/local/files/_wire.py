@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import attrs
 from werkzeug.wrappers import Request
@@ -26,7 +26,7 @@ class ByteRange:
     start: int
     end: int | None      # inclusive; None = to the end
 
-    def clipped(self, size: int) -> "ByteRange":
+    def clipped(self, size: int) -> ByteRange:
         end = size - 1 if self.end is None else min(self.end, size - 1)
         return ByteRange(self.start, end)
 
@@ -59,6 +59,16 @@ def content_settings_from(request: Request) -> dict[str, str]:
     return settings
 
 
+@overload
+def int_header(request: Request, name: str, minimum: int, maximum: int,
+               required: Literal[True] = True) -> int: ...
+
+
+@overload
+def int_header(request: Request, name: str, minimum: int, maximum: int,
+               required: bool) -> int | None: ...
+
+
 def int_header(request: Request, name: str, minimum: int, maximum: int,
                required: bool = True) -> int | None:
     text = request.headers.get(name)
@@ -69,6 +79,14 @@ def int_header(request: Request, name: str, minimum: int, maximum: int,
     if not text.isdigit() or not minimum <= int(text) <= maximum:
         raise bad_header(name, text)
     return int(text)
+
+
+@overload
+def range_from(request: Request, required: Literal[True]) -> ByteRange: ...
+
+
+@overload
+def range_from(request: Request, required: bool) -> ByteRange | None: ...
 
 
 def range_from(request: Request, required: bool) -> ByteRange | None:
@@ -137,10 +155,17 @@ class Call:
     request: Request
     share: str | None
     segments: tuple[str, ...]
-    grant: "Grant"
-    storage: "Storage"
-    files: "FileData"
+    grant: Grant
+    storage: Storage
+    files: FileData
     service_endpoint: str        # https://host:port/account/
+
+    @property
+    def share_name(self) -> str:
+        """The share of a share-, directory- or file-level operation (the router sets one)."""
+        if self.share is None:
+            raise FilesError("InvalidUri")
+        return self.share
 
     @property
     def is_head(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from ._model import (
 )
 from ._mounts import mount_volumes
 from ._process import ExecutionLog, Launch, ProcessHandle, Stage
-from ._toolkits import LOCALHOST, TOOLKIT_KEYS, TaskPlan, plan_job, tool_type
+from ._toolkits import LOCALHOST, TOOLKIT_KEYS, TaskPlan, plan_job, ranks_per_node, tool_type
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class _Job:
         for own in node_vars:
             # Service variables last: a user variable cannot move the job's own paths.
             self.node_envs.append({**base, "PYTHONUNBUFFERED": "1", **user, **secrets, **job_vars, **own})
+        assert self.log is not None  # opened by _job_directories
         self.log.write(f"Job {self.name} starting on node(s) {', '.join(n.node_id for n in self.nodes)}; "
                        f"toolkit {tool_type(props)}; image {image or '(host)'}")
 
@@ -148,6 +150,7 @@ class _Job:
         stdouterr = absolute_path(prefix, known, "stdOutErrPathPrefix") / self.segment / "stdouterr"
         stdouterr.mkdir(parents=True, exist_ok=True)
         self.stdouterr = stdouterr
+        paths: dict[str | None, Path]
         if len(self.nodes) == 1:
             paths = {None: stdouterr / "execution.log"}
         else:
@@ -187,7 +190,9 @@ class _Job:
         env = dict(self.node_envs[plan.node])
         env.update({name: expand(value, env) for name, value in plan.env.items()})
         cwd = Path(env["AZ_BATCHAI_JOB_TEMP"])
-        if plan.shell:
+        if plan.mpi_processes:
+            argv = self._mpi_argv(plan, env)
+        elif plan.shell:
             argv = (_bash(env), *plan.argv[1:])
         else:
             argv = tuple(expand(word, env) for word in plan.argv)
@@ -209,6 +214,27 @@ class _Job:
             node_id=node.node_id,
             primary=plan.primary,
         )
+
+
+    def _mpi_argv(self, plan: TaskPlan, launcher_env: Mapping[str, str]) -> tuple[str, ...]:
+        """mpirun with one application context per node (``-np k -x VAR=value ... program``):
+        each rank gets its own node's variables (mount root, temp directories, master flag),
+        as the ranks Batch AI started through its host file did; rank 0 runs on the master."""
+        contexts: list[list[str]] = []
+        for index, count in enumerate(ranks_per_node(plan.mpi_processes, len(self.nodes))):
+            if not count:
+                continue
+            env = dict(self.node_envs[index])
+            env.update({name: expand(value, env) for name, value in plan.env.items()})
+            exports = [word for name in sorted(env) if launcher_env.get(name) != env[name]
+                       for word in ("-x", f"{name}={env[name]}")]
+            program = list(plan.argv[2:]) if plan.shell else [expand(word, env) for word in plan.argv]
+            contexts.append(["-np", str(count), *exports, *program])
+        if not plan.shell:
+            return (*plan.mpi_launcher, *[word for i, c in enumerate(contexts) for word in ([":"] if i else []) + c])
+        # A custom MPI command line is shell text: bash parses it, once per context.
+        quoted = [" ".join([*map(shlex.quote, context[:-1]), context[-1]]) for context in contexts]
+        return (_bash(launcher_env), "-c", " ".join(map(shlex.quote, plan.mpi_launcher)) + " " + " : ".join(quoted))
 
 
 def _bash(env: Mapping[str, str]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import attrs
@@ -41,6 +41,15 @@ class NodeLayout:
         return cls(root=root, mount_root=root / "mounts", node_id=node_id)
 
 
+def words(argv: Iterable[str]) -> tuple[str, ...]:
+    """A command line as a tuple of words (the converter of ``argv`` fields)."""
+    return tuple(argv)
+
+
+def _error_tuple(errors: Iterable[dict]) -> tuple[dict, ...]:
+    return tuple(errors)
+
+
 @attrs.frozen
 class JobResult:
     """How a job, a job preparation or a setup task ended, in the service's terms.
@@ -49,7 +58,7 @@ class JobResult:
     """
 
     exit_code: int | None
-    errors: tuple[dict, ...] = attrs.field(converter=tuple, default=())
+    errors: tuple[dict, ...] = attrs.field(converter=_error_tuple, default=())
 
     @property
     def succeeded(self) -> bool:
@@ -70,7 +79,7 @@ class StartError(Exception):
         self.details = details
 
     def result(self) -> JobResult:
-        return JobResult.failure(self.code, self.message, **self.details)
+        return JobResult.failure(self.code, self.message, None, **self.details)
 
 
 def batchai_error(code: str, message: str, **details: object) -> dict:

@@ -64,7 +64,7 @@ def find_python36(explicit: pathlib.Path | str | None = None) -> pathlib.Path:
 
     raise Python36NotFound(
         "No CPython 3.6 interpreter found. Looked at: "
-        + f"{PYTHON36_ENV} (unset); "
+         f"{PYTHON36_ENV} (unset); "
         + "; ".join(looked_at)
         + ".\n"
         + HOW_TO_GET_PYTHON36,

@@ -104,7 +104,7 @@ def _ldconfig_cache() -> dict[str, pathlib.Path]:
         answer = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return {}
-    cache = {}
+    cache: dict[str, pathlib.Path] = {}
     for line in answer.stdout.splitlines():
         # "\tlibmpi.so.40 (libc6,x86-64) => /lib/x86_64-linux-gnu/libmpi.so.40"
         name, arrow, path = line.strip().partition(" => ")

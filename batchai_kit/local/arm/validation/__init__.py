@@ -56,7 +56,13 @@ Where the spec is silent, this module chooses (and says so here):
 - ``constraints.maxWallClockTime`` is an ISO 8601 duration (``P7D``, what the SDK sends for a
   ``timedelta``) or a .NET TimeSpan (``7.00:00:00``, the spec's default), and positive.
 - Query parameter names compare case-insensitively; ``api-version`` is required and must be
-  ``2018-05-01``.
+  the version whose spec is checked (``2018-05-01`` unless told otherwise).
+
+The older versions, 2017-09-01-preview and 2018-03-01 (``spec/{version}/BatchAI.json``), are
+compiled and checked the same way, with the same prose rules: each rule is keyed by a definition
+name, and a definition a version lacks (``PyTorchSettings`` in 2017-09-01-preview) simply has no
+rule to run there. :func:`known_properties` gives the arm layer each version's property names, so
+what a version never had is dropped from its requests, as that version's service ignored it.
 
 Error codes, and why (no recording of the live Batch AI service answering a 400 survives in the
 public azure-cli or azure-sdk-for-python cassettes; those scenarios only succeed, so the codes come
@@ -91,45 +97,79 @@ from typing import Any, Mapping
 from ._rules import _RULES, _TOOLKITS
 from ._schema import RequestInvalid, _check, _Compiler, _known, _Operation, _Parameter
 
-__all__ = ["RequestInvalid", "validate_request", "validate_query", "is_spec_operation", "API_VERSION"]
+__all__ = ["RequestInvalid", "validate_request", "validate_query", "is_spec_operation", "known_properties",
+           "API_VERSION", "OLDER_VERSIONS"]
 
 API_VERSION = "2018-05-01"
+OLDER_VERSIONS = ("2017-09-01-preview", "2018-03-01")
 
 
 # ----------------------------------------------------------------------------------------------
 # The spec, compiled once, with its prose rules
 
 
-@functools.lru_cache(maxsize=None)
-def _operations() -> dict[str, _Operation]:
-    text = resources.files("batchai_kit.local").joinpath("spec", "BatchAI.json").read_text("utf-8")
-    operations = _Compiler(json.loads(text), _RULES).operations()
-    job = operations["Jobs_Create"].body.properties["properties"]
-    missing = [name for name in _TOOLKITS if name not in job.properties]
-    assert not missing, f"the spec no longer has toolkit settings {missing}"
+@functools.cache
+def spec(version: str = API_VERSION) -> dict:
+    """The swagger of *version* as shipped in the package (``spec/BatchAI.json`` is 2018-05-01)."""
+    parts = ("spec", "BatchAI.json") if version == API_VERSION else ("spec", version, "BatchAI.json")
+    if version != API_VERSION and version not in OLDER_VERSIONS:
+        raise ValueError(f"no Batch AI spec for api-version {version!r}")
+    node = resources.files("batchai_kit.local")
+    for part in parts:
+        node = node.joinpath(part)
+    return json.loads(node.read_text("utf-8"))
+
+
+@functools.cache
+def _operations(version: str = API_VERSION) -> dict[str, _Operation]:
+    operations = _Compiler(spec(version), _RULES).operations()
+    if version == API_VERSION:
+        body = operations["Jobs_Create"].body
+        assert body is not None, "the spec no longer has a Jobs_Create body"
+        job = body.properties["properties"]
+        missing = [name for name in _TOOLKITS if name not in job.properties]
+        assert not missing, f"the spec no longer has toolkit settings {missing}"
     return operations
 
 
-def _operation(operation_id: str) -> _Operation:
+def _operation(operation_id: str, version: str = API_VERSION) -> _Operation:
     try:
-        return _operations()[operation_id]
+        return _operations(version)[operation_id]
     except KeyError:
-        raise ValueError(f"unknown Batch AI operation {operation_id!r}") from None
+        raise ValueError(f"unknown Batch AI operation {operation_id!r} in api-version {version}") from None
+
+
+@functools.cache
+def known_properties(version: str, definition: str) -> frozenset[str]:
+    """The property names *definition* has in *version*'s spec, read-only ones included
+    (through ``allOf``); empty when the version has no such definition."""
+    definitions = spec(version)["definitions"]
+    names: set[str] = set()
+    pending = [definition]
+    while pending:
+        node = definitions.get(pending.pop())
+        if node is None:
+            continue
+        names.update(node.get("properties", {}))
+        pending.extend(part["$ref"].rsplit("/", 1)[-1] for part in node.get("allOf", ()) if "$ref" in part)
+    return frozenset(names)
 
 
 # ----------------------------------------------------------------------------------------------
 # Public API
 
 
-def validate_request(operation_id: str, path_params: Mapping[str, str], body: Any | None) -> Any | None:
+def validate_request(operation_id: str, path_params: Mapping[str, str], body: Any | None,
+                     version: str = API_VERSION) -> Any | None:
     """Check an operation's path names and JSON body against the spec; raise RequestInvalid.
 
     ``path_params`` is keyed by the spec's parameter names (``workspaceName``, ``jobName``, ...);
     names the operation does not declare are ignored. ``body`` is the parsed JSON, None if absent.
-    Returns the body as the service keeps it: without the readOnly and unknown properties a client
-    sent (None for an operation that takes no body, whatever was sent).
+    *version* is the api-version whose spec applies. Returns the body as the service keeps it:
+    without the readOnly and unknown properties a client sent (None for an operation that takes
+    no body, whatever was sent).
     """
-    operation = _operation(operation_id)
+    operation = _operation(operation_id, version)
     for parameter in operation.path_params:
         value = path_params.get(parameter.name)
         if value is not None:
@@ -147,14 +187,15 @@ def validate_request(operation_id: str, path_params: Mapping[str, str], body: An
     return _known(operation.body, body)
 
 
-def validate_query(operation_id: str, query: Mapping[str, str]) -> dict:
+def validate_query(operation_id: str, query: Mapping[str, str], version: str = API_VERSION) -> dict:
     """The operation's query parameters, typed and defaulted, keyed by the spec's names.
 
     E.g. ``{"api-version": "2018-05-01", "outputdirectoryid": "OUT", "directory": ".",
     "linkexpiryinminutes": 60, "maxresults": 1000}`` for ``Jobs_ListOutputFiles``. Parameters the
-    operation does not declare are ignored; names compare case-insensitively.
+    operation does not declare are ignored; names compare case-insensitively. The ``api-version``
+    given must be *version*.
     """
-    operation = _operation(operation_id)
+    operation = _operation(operation_id, version)
     given = {name.lower(): value for name, value in query.items()}
     typed: dict[str, Any] = {}
     for parameter in operation.query_params:
@@ -165,7 +206,7 @@ def validate_query(operation_id: str, query: Mapping[str, str]) -> dict:
             if parameter.default is not None:
                 typed[parameter.name] = parameter.default
             continue
-        typed[parameter.name] = _query_value(parameter, raw)
+        typed[parameter.name] = _query_value(parameter, raw, version)
     return typed
 
 
@@ -207,13 +248,13 @@ def _missing_query(parameter: _Parameter, operation_id: str) -> RequestInvalid:
         f"{parameter.description}", target=parameter.name)
 
 
-def _query_value(parameter: _Parameter, raw: str) -> Any:
+def _query_value(parameter: _Parameter, raw: str, version: str) -> Any:
     if parameter.name == "api-version":
-        if raw != API_VERSION:
+        if raw != version:
             raise RequestInvalid(
                 "NoRegisteredProviderFound",
                 f"No registered resource provider found for API version '{raw}' of "
-                f"Microsoft.BatchAI. The supported api-versions are '{API_VERSION}'.",
+                f"Microsoft.BatchAI. The supported api-versions are '{version}'.",
                 target="api-version")
         return raw
     if parameter.type != "integer":
@@ -235,6 +276,6 @@ def _query_value(parameter: _Parameter, raw: str) -> Any:
 
 
 
-def is_spec_operation(operation_id: str) -> bool:
-    """Whether *operation_id* is one of the spec's operations (and so validated here)."""
-    return operation_id in _operations()
+def is_spec_operation(operation_id: str, version: str = API_VERSION) -> bool:
+    """Whether *operation_id* is one of *version*'s spec operations (and so validated here)."""
+    return operation_id in _operations(version)

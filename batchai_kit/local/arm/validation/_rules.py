@@ -88,7 +88,7 @@ def _job(job: dict, path: str) -> None:
                        "it must be a cluster resource id, /subscriptions/{subscription}/"
                        "resourceGroups/{group}/providers/Microsoft.BatchAI/workspaces/"
                        "{workspace}/clusters/{cluster}")
-    for kind, path_key in (("inputDirectories", "path"), ("outputDirectories", "pathPrefix")):
+    for kind in ("inputDirectories", "outputDirectories"):
         directories = job.get(kind) or []
         for index, directory in enumerate(directories):
             if not _DIRECTORY_ID.match(directory["id"]):

@@ -33,8 +33,22 @@ class RequestInvalid(ArmError):
 class _Schema:
     """One node of a body schema: what a value at this place must be."""
 
-    __slots__ = ("name", "rule", "type", "format", "properties", "required", "items", "values", "enum",
-                 "minimum", "maximum", "min_length", "max_length", "pattern")
+    __slots__ = (
+        "enum",
+        "format",
+        "items",
+        "max_length",
+        "maximum",
+        "min_length",
+        "minimum",
+        "name",
+        "pattern",
+        "properties",
+        "required",
+        "rule",
+        "type",
+        "values",
+    )
 
     def __init__(self, name: str | None = None, rule: Rule | None = None):
         self.name = name                      # the spec definition
@@ -56,8 +70,19 @@ class _Schema:
 class _Parameter:
     """A path or query parameter as the spec declares it."""
 
-    __slots__ = ("name", "location", "required", "type", "default", "minimum", "maximum",
-                 "min_length", "max_length", "pattern", "description")
+    __slots__ = (
+        "default",
+        "description",
+        "location",
+        "max_length",
+        "maximum",
+        "min_length",
+        "minimum",
+        "name",
+        "pattern",
+        "required",
+        "type",
+    )
 
     def __init__(self, node: Mapping[str, Any]):
         self.name: str = node["name"]
@@ -74,7 +99,7 @@ class _Parameter:
 
 
 class _Operation:
-    __slots__ = ("operation_id", "path_params", "query_params", "body", "body_required")
+    __slots__ = ("body", "body_required", "operation_id", "path_params", "query_params")
 
     def __init__(self, operation_id: str):
         self.operation_id = operation_id
@@ -105,8 +130,8 @@ class _Compiler:
                 if method == "parameters":
                     continue
                 operation = _Operation(node["operationId"])
-                for parameter in [*shared, *node.get("parameters", [])]:
-                    parameter = self._resolve(parameter)
+                for declared in [*shared, *node.get("parameters", [])]:
+                    parameter = self._resolve(declared)
                     if parameter["in"] == "body":
                         operation.body = self.schema(parameter["schema"])
                         operation.body_required = bool(parameter.get("required"))
@@ -136,7 +161,7 @@ class _Compiler:
         return schema
 
     def _fill(self, schema: _Schema, node: Mapping[str, Any]) -> None:
-        required = []
+        required: list[str] = []
         for part in node.get("allOf", ()):
             base = self.schema(part)
             schema.properties.update(base.properties)

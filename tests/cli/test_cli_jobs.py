@@ -1,0 +1,158 @@
+"""``batchai-kit job ...`` and ``cluster ...`` on jobs and clusters that exist: tables that never
+cut a value, JSON that parses, and the documented exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import batchai_kit as bk
+from batchai_kit._cli_common import ExitCode, render_table
+
+from .conftest import cluster_body, custom_job_body, write_json
+
+GROUP, WORKSPACE, EXPERIMENT = "rg", "ws", "exp"
+# long enough that an 80-column table would have to cut it
+CLUSTER = "a-cluster-whose-name-is-long-enough-to-overflow-eighty-columns"
+WHERE = ["-g", GROUP, "-w", WORKSPACE]
+
+
+@pytest.fixture
+def finished(cli, tmp_path):
+    """A job run to the end with --keep: it, its experiment and its cluster stay."""
+    job = write_json(tmp_path / "job.json", custom_job_body("echo out-line; echo err-line >&2; "
+                                                            "echo result > $AZ_BATCHAI_OUTPUT_OUT/r.txt"))
+    result = cli("run", "--job", str(job), "--cluster", str(write_json(tmp_path / "cluster.json", cluster_body())),
+                 *WHERE, "-e", EXPERIMENT, "-c", CLUSTER, "-n", "done", "--keep", "--no-download")
+    assert result.exit_code == 0, result.stderr
+    return "done"
+
+
+@pytest.fixture
+def running(ready_file, finished):
+    """A job that sleeps on the kept cluster until terminated."""
+    azure = bk.Azure.from_ready_file(ready_file)
+    workspace = bk.Workspace(azure, GROUP, WORKSPACE, location="eastus")
+    cluster = workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_D1", nodes=1,
+                                    mounts=[workspace.file_share("runshare", mount_as="afs")], reuse=True)
+    spec = bk.CustomJob(name="sleeper", command="echo started; sleep 300", stdouterr="$AZ_BATCHAI_MOUNT_ROOT/afs")
+    job = cluster.create().submit(spec, experiment=workspace.experiment(EXPERIMENT))
+    job.azure.waiter(60).wait_until(job.refresh, lambda m: m.execution_state == "running", describe="sleeper")
+    return job
+
+
+def test_job_list_json_parses_and_names_each_jobs_state(cli, finished):
+    result = cli("job", "list", *WHERE, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    (job,) = json.loads(result.stdout)
+    assert (job["name"], job["executionState"], job["executionInfo"]["exitCode"]) == ("done", "succeeded", 0)
+    assert job["toolType"] == "custom" and job["cluster"]["id"].endswith(f"/clusters/{CLUSTER}")
+
+
+def test_job_list_table_piped_keeps_whole_values(cli, finished):
+    result = cli("job", "list", *WHERE)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["Name", "Experiment", "Cluster", "Tool", "State", "ExitCode", "Created"]
+    assert lines[2].split()[:6] == ["done", EXPERIMENT, CLUSTER, "custom", "succeeded", "0"]
+    assert len(lines[2]) > 80  # nothing was cut to a terminal's width
+
+
+def test_job_show_table_and_json(cli, finished):
+    table = cli("job", "show", finished, *WHERE, "-e", EXPERIMENT)
+    assert table.exit_code == 0, table.stderr
+    rows = dict(line.split(None, 1) for line in table.stdout.splitlines()[2:])
+    assert rows["State"] == "succeeded" and rows["ExitCode"] == "0"
+    assert rows["Id"].endswith(f"/experiments/{EXPERIMENT}/jobs/done")  # the whole resource id
+    body = json.loads(cli("job", "show", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
+    assert body["name"] == "done" and body["outputDirectories"][0]["id"] == "OUT"
+
+
+def test_a_job_shown_as_json_runs_again_from_that_json(cli, finished, tmp_path):
+    body = json.loads(cli("job", "show", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
+    again = write_json(tmp_path / "again.json", body)
+    result = cli("run", "--job", str(again), "--cluster", str(write_json(tmp_path / "c.json", cluster_body())),
+                 *WHERE, "-e", EXPERIMENT, "-c", CLUSTER, "-n", "again", "--no-download")
+    assert result.exit_code == 0, result.stderr
+    assert "out-line" in result.stdout
+
+
+def test_missing_job_is_exit_4(cli, finished):
+    result = cli("job", "show", "nosuchjob", *WHERE, "-e", EXPERIMENT)
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "nosuchjob" in result.stderr
+
+
+def test_job_logs_prints_stdout_or_stderr(cli, finished):
+    assert cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT).stdout == "out-line\n"
+    assert cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT, "--file", "stderr.txt").stdout == "err-line\n"
+    body = json.loads(cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
+    assert body["text"] == "out-line\n" and body["file"] == "stdout.txt"
+
+
+def test_job_download_fetches_every_output_directory(cli, finished, tmp_path):
+    result = cli("job", "download", finished, *WHERE, "-e", EXPERIMENT, "--dest", str(tmp_path / "d"), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    files = {(entry["directoryId"], entry["path"]) for entry in json.loads(result.stdout)}
+    assert ("OUT", str(tmp_path / "d" / "OUT" / "r.txt")) in files
+    assert ("stdouterr", str(tmp_path / "d" / "stdouterr" / "stdout.txt")) in files
+    assert (tmp_path / "d" / "OUT" / "r.txt").read_text() == "result\n"
+
+
+def test_job_logs_follow_and_terminate_a_running_job(cli, running):
+    result = cli("job", "terminate", running.name, *WHERE, "-e", EXPERIMENT, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["executionState"] in ("terminating", "failed")
+    followed = cli("job", "logs", running.name, *WHERE, "-e", EXPERIMENT, "--follow")
+    assert followed.exit_code == 0 and followed.stdout == "started\n"  # ends once the job has ended
+
+
+def test_job_delete_needs_yes_when_nobody_can_answer(cli, finished, emu):
+    refused = cli("job", "delete", finished, *WHERE, "-e", EXPERIMENT)
+    assert refused.exit_code == ExitCode.USAGE and "--yes" in refused.stderr
+    deleted = cli("job", "delete", finished, *WHERE, "-e", EXPERIMENT, "--yes")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert list(emu.batchai_client().jobs.list_by_experiment(GROUP, WORKSPACE, EXPERIMENT)) == []
+
+
+def test_cluster_list_show_delete(cli, finished, emu):
+    listed = json.loads(cli("cluster", "list", *WHERE, "-o", "json").stdout)
+    assert [(c["name"], c["vmSize"], c["allocationState"]) for c in listed] == [(CLUSTER, "STANDARD_D1", "steady")]
+    table = cli("cluster", "list", *WHERE).stdout.splitlines()
+    assert table[2].split() == [CLUSTER, "STANDARD_D1", "dedicated", "steady", "1/1", "1", "0", "0", "0", "0"]
+    shown = cli("cluster", "show", CLUSTER, *WHERE).stdout
+    assert f"/clusters/{CLUSTER}" in shown and "afs <- https://" in shown
+    assert cli("cluster", "delete", CLUSTER, *WHERE, "--yes").exit_code == 0
+    assert list(emu.batchai_client().clusters.list_by_workspace(GROUP, WORKSPACE)) == []
+    assert cli("cluster", "show", CLUSTER, *WHERE).exit_code == ExitCode.NOT_FOUND
+
+
+def test_job_commands_without_a_connection_say_so_with_exit_2(cli, monkeypatch):
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli("job", "list", *WHERE, connect=False)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "AZURE_" in result.stderr
+
+
+def test_a_table_never_cuts_a_value():
+    long_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/" + "g" * 90
+    text = render_table(["Name", "Id"], [["x", long_id], ["longer-name", None]])
+    lines = text.splitlines()
+    assert lines[2] == f"x            {long_id}"
+    assert lines[3] == "longer-name"
+    assert lines[1] == "-----------  " + "-" * len(long_id)
+
+
+def test_logs_of_a_file_the_job_did_not_write_is_exit_4(cli, finished):
+    result = cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT, "--file", "nothing.txt")
+    assert result.exit_code == ExitCode.NOT_FOUND and "nothing.txt" in result.stderr
+
+
+def test_job_files_lists_an_output_directory_without_its_download_links(cli, finished):
+    table = cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-d", "OUT")
+    assert table.exit_code == 0, table.stderr
+    assert [line.split()[:3] for line in table.stdout.splitlines()[2:]] == [["r.txt", "file", "7"]]
+    listed = json.loads(cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
+    assert {entry["path"] for entry in listed} >= {"stdout.txt", "stderr.txt"}
+    assert "sig=" not in json.dumps(listed)
