@@ -69,8 +69,11 @@ case "$command" in
         ;;
     test)
         setup
-        # setup installed every runtime: a test that finds one missing fails instead of skipping
-        BATCHAI_KIT_REQUIRE_RUNTIME=${BATCHAI_KIT_REQUIRE_RUNTIME:-1} exec "$VENV/bin/python" -m pytest "$@"
+        # setup installed every runtime: a test that finds one missing fails instead of skipping.
+        # Parallel workers (pytest-xdist): most test time is waiting (emulated phases, polls,
+        # subprocesses), so 4 workers on 2 cores overlap it; BATCHAI_KIT_TEST_WORKERS=0 runs serially.
+        BATCHAI_KIT_REQUIRE_RUNTIME=${BATCHAI_KIT_REQUIRE_RUNTIME:-1} \
+            exec "$VENV/bin/python" -m pytest -n "${BATCHAI_KIT_TEST_WORKERS:-4}" --dist loadgroup "$@"
         ;;
     mutate)
         setup

@@ -8,7 +8,8 @@ import pytest
 
 from .test_cntk_mnist_prepare import RECIPE, prepare_data
 
-pytestmark = pytest.mark.cntk
+# One module-scoped training: keep this module on one parallel worker (--dist loadgroup).
+pytestmark = [pytest.mark.cntk, pytest.mark.xdist_group("cntk_mnist_train")]
 
 EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+): loss (\d+\.\d{4}), error (\d+\.\d{2})%, "
                         r"held-out error (\d+\.\d{2})%, (\d+) samples/s$", re.M)
