@@ -6,6 +6,8 @@
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
+#   ./dev.sh wheel-smoke          build the sdist and wheel, install the wheel in fresh venvs outside
+#                                 the checkout (Python 3.9-3.13) and run it there (CI runs it)
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -49,8 +51,13 @@ case "$command" in
         "$VENV/bin/ruff" check .
         "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
         ;;
+    wheel-smoke)
+        setup
+        "$VENV/bin/python" -m pip install --quiet 'build>=1.0'
+        exec bash scripts/wheel-smoke "$VENV/bin/python"
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|lint|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|lint|wheel-smoke|setup} [args]" >&2
         exit 2
         ;;
 esac
