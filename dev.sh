@@ -5,9 +5,16 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh conformance [args]   the conformance suite: the real Azure CLI (installed into its own
+#                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
+#                                 against a running emulator (tests/conformance)
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
 #   ./dev.sh wheel-smoke          build the sdist and wheel, install the wheel in fresh venvs outside
 #                                 the checkout (Python 3.9-3.13) and run it there (CI runs it)
+#   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
+#                                 environments with the Batch AI SDKs of 2017-2018
+#   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
+#                                 its code unchanged) with both older API versions: tests/legacy
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -28,6 +35,21 @@ setup() {
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
+AZURE_CLI_VERSION=${AZURE_CLI_VERSION:-2.91.0}
+CONFORMANCE_VENV=${CONFORMANCE_VENV:-$HOME/.batchai_kit/conformance-venv}
+
+setup_conformance() {
+    # azure-cli is big (hundreds of packages): its own venv, kept between runs, so it never
+    # slows the default test command and never mixes with the project's dependencies.
+    local stamp="$CONFORMANCE_VENV/.azure-cli-version"
+    if [ ! -x "$CONFORMANCE_VENV/bin/az" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$AZURE_CLI_VERSION" ]; then
+        "$PYTHON" -m venv "$CONFORMANCE_VENV"
+        "$CONFORMANCE_VENV/bin/python" -m pip install --quiet --upgrade pip
+        "$CONFORMANCE_VENV/bin/python" -m pip install --quiet "azure-cli==$AZURE_CLI_VERSION"
+        echo "$AZURE_CLI_VERSION" > "$stamp"
+    fi
+}
+
 command=${1:-test}
 shift || true
 case "$command" in
@@ -40,9 +62,23 @@ case "$command" in
         setup
         exec "$VENV/bin/python" -m pytest tests/recorded examples/test_my_pipeline.py --record-mode=rewrite "$@"
         ;;
+    conformance)
+        setup
+        setup_conformance
+        BATCHAI_KIT_AZ="$CONFORMANCE_VENV/bin/az" BATCHAI_KIT_CONFORMANCE=1 \
+            exec "$VENV/bin/python" -m pytest tests/conformance "$@"
+        ;;
     test)
         setup
         exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    legacy)
+        exec bash scripts/legacy-sdks "$VENV/bin/python"
+        ;;
+    seed)
+        setup
+        bash scripts/legacy-sdks "$VENV/bin/python"
+        exec "$VENV/bin/python" -m pytest --legacy-sdks tests/legacy "$@"
         ;;
     lint)
         if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/mypy" ]; then
@@ -57,7 +93,7 @@ case "$command" in
         exec bash scripts/wheel-smoke "$VENV/bin/python"
         ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|lint|wheel-smoke|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|conformance|lint|wheel-smoke|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac

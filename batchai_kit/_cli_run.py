@@ -80,6 +80,7 @@ def run(job_file: Path, cluster_file: Path, resource_group: str, workspace: str,
         job_spec = _job_overrides(job_spec, node_count=node_count, image=image, arguments=arguments, env=env)
         cluster_spec = _cluster_overrides(cluster_spec, vm_size=vm_size, target_nodes=target_nodes)
         targets = [_upload_target(text, [*cluster_spec.mounts, *job_spec.mounts]) for text in uploads]
+        _check_before_sending(job_spec, cluster_spec, azure)
         if azure.is_emulator:
             _check_runtime(job_spec.image)
         code = _run(azure, job_spec, cluster_spec, targets, resource_group=resource_group, workspace_name=workspace,
@@ -178,6 +179,21 @@ def _upload_target(text: str, mounts: list[Any]) -> tuple[Path, Any, str]:
         raise click.BadParameter(f"{mount_as} is a share of another storage account ({share.account_name}): "
                                  "batchai_kit uploads only to the connection's account", param_hint="--upload")
     return source, share, path
+
+
+def _check_before_sending(job_spec: Any, cluster_spec: Any, azure: Any) -> None:
+    """What submitting would refuse, refused before anything is created."""
+    from .errors import ValidationError
+
+    cluster_spec.admin(azure.admin)  # an admin account for the nodes
+    default_prefix = cluster_spec.mounts[0].root.mount_path if cluster_spec.mounts else None
+    try:  # where stdout/stderr go: the job's stdOutErrPathPrefix or the cluster's first share
+        job_spec.to_parameters("/check", default_stdouterr=default_prefix)
+    except ValidationError as exc:
+        if exc.field != "stdouterr":
+            raise
+        raise ValidationError("properties.stdOutErrPathPrefix", None,
+                              "is required when the cluster mounts no share to default to") from None
 
 
 def _check_runtime(image: Optional[str]) -> None:

@@ -9,7 +9,8 @@ import attrs
 
 from . import _names
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
-from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details
+from ._waiter import operation_deadline
+from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._connection import AdminUser
@@ -53,6 +54,9 @@ class ClusterSpec:
     setup_output: Any = None  # SharePath or '$AZ_BATCHAI_MOUNT_ROOT/...' string for the setup task's logs
 
     def __attrs_post_init__(self) -> None:
+        register_secret(self.admin_password)
+        for value in self.setup_secrets.values():
+            register_secret(value)
         check_choice("priority", self.priority, PRIORITIES)
         autoscale = self.min_nodes is not None or self.max_nodes is not None
         if autoscale:
@@ -296,13 +300,11 @@ class GpuCluster(LiveResource):
         return self
 
     def _open(self) -> None:
-        self.create()
+        # A failed wait (or an interrupt during it) cleans up in LiveResource.__enter__.
+        with operation_deadline(self.timeout):
+            self.create()
         if self.wait:
-            try:
-                self.wait_ready()
-            except BaseException:
-                self._cleanup(failed=True)
-                raise
+            self.wait_ready()
 
     def wait_ready(self, timeout: float | None = None, on_change: Callable[[Any], None] | None = None) -> Any:
         """Wait until the allocation is steady and every node is idle or running.

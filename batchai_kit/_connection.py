@@ -34,14 +34,17 @@ import attrs
 
 from . import _names
 from ._waiter import (
+    DEFAULT_RETRY_BUDGET,
     DEFAULT_SDK_POLLING_INTERVAL,
+    TransientRetry,
     Waiter,
-    arm_retry_kwargs,
+    arm_retry_policy,
     file_service_retry,
     is_playback,
+    retry_for,
     sdk_polling_interval,
 )
-from .errors import ValidationError
+from .errors import ValidationError, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,9 @@ class StaticTokenCredential:
     emulator's). The token never appears in its repr."""
 
     def __init__(self, token: str, *, lifetime_s: int = 3600):
-        if not token:
+        if not token or not isinstance(token, str):
             raise ValidationError("token", token, "must be a non-empty bearer token", secret=True)
+        register_secret(token)
         self._token = token
         self._lifetime_s = lifetime_s
 
@@ -104,6 +108,7 @@ class AdminUser:
             raise ValidationError("admin user name", self.name, "must not be empty")
         if not self.password and not self.ssh_public_key:
             raise ValidationError("admin user", self.name, "needs a password or an SSH public key (or both)")
+        register_secret(self.password)
 
 
 def _credential_repr(credential: object) -> str:
@@ -161,6 +166,10 @@ class Azure:
     poll_interval: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
+    # How long one request keeps retrying transient failures when no operation deadline encloses
+    # it (an operation's own deadline, e.g. a wait's timeout, wins when there is one), seconds.
+    retry_budget: float = attrs.field(default=DEFAULT_RETRY_BUDGET, validator=_names.validator(
+        lambda value: _names.check_seconds(value, field="retry_budget")))
     # What keeps an in-process emulator alive (Azure.local()); never compared or shown.
     emulator: Any = attrs.field(default=None, repr=False, eq=False)
 
@@ -175,6 +184,7 @@ class Azure:
             )
         if self.storage_key:
             _check_storage_key(self.storage_key)
+            register_secret(self.storage_key)
         if self.files_endpoint is not None:
             parts = urlsplit(self.files_endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -210,6 +220,7 @@ class Azure:
             raise ValidationError("client_id", client_id, "must be the service principal's application id")
         if not secret:
             raise ValidationError("secret", secret, "must be the service principal's secret", secret=True)
+        register_secret(secret)
         authority: str | None = None
         if tenant is None and token_uri is None:
             raise ValidationError("tenant", None, "give the tenant (directory) id or the token_uri")
@@ -326,11 +337,14 @@ class Azure:
         timings: Any = None,
         poll_interval: float = 0.1,
         location: str = "eastus",
+        faults: Any = None,
     ) -> Azure:
         """The embedded emulator, started in this process and stopped at interpreter exit.
 
         Without ``data_dir`` its state lives in a temporary directory removed at exit. Clusters
-        get a generated admin account (nothing listens for SSH locally).
+        get a generated admin account (nothing listens for SSH locally). ``faults`` injects
+        faults into its answers, e.g. ``"429=0.1,500=0.05,reset=0.02,seed=1"`` (see
+        docs/emulator.md, "Fault injection").
         """
         import atexit
         import tempfile
@@ -342,7 +356,10 @@ class Azure:
             holder = tempfile.TemporaryDirectory(prefix="batchai-kit-")
             cleanup.append(holder.cleanup)
             data_dir = holder.name
-        emulator = Emulator(Path(data_dir), **({"timings": timings} if timings is not None else {}))
+        from .local._faults import FaultPlan
+
+        plan = FaultPlan.of(faults)  # a ValidationError now, before anything starts
+        emulator = Emulator(Path(data_dir), faults=plan, **({"timings": timings} if timings is not None else {}))
         info = emulator.start()
 
         def stop() -> None:
@@ -434,7 +451,7 @@ class Azure:
             "credential_scopes": self.scopes,
             "transport": _transport(self.verify),
             "polling_interval": sdk_polling_interval(self.poll_interval or DEFAULT_SDK_POLLING_INTERVAL),
-            **arm_retry_kwargs(),
+            "retry_policy": arm_retry_policy(self.retry()),
         }
 
     def batchai(self) -> Any:
@@ -460,6 +477,10 @@ class Azure:
             )
         return (self.files_endpoint or f"https://{self.storage_account}.file.core.windows.net").rstrip("/")
 
+    def retry(self) -> TransientRetry:
+        """How this endpoint's requests retry transient failures (the emulator's pace is faster)."""
+        return retry_for(self.poll_interval is not None, self.retry_budget)
+
     def waiter(self, deadline_s: float) -> Waiter:
         """The waiter for this endpoint: the real service's pace, or the emulator's."""
         if self.poll_interval is None:
@@ -476,13 +497,16 @@ class Azure:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 
+        from ._logging import quiet_expected_storage_errors
+
+        quiet_expected_storage_errors()  # its ERROR lines for a 404 look-up or a 409 create are not errors
         endpoint = self.file_endpoint
         connection_string = (
             f"DefaultEndpointsProtocol={urlsplit(endpoint).scheme};AccountName={self.storage_account};"
             f"AccountKey={self.storage_key};FileEndpoint={endpoint};"
         )
         service = FileService(connection_string=connection_string, request_session=_file_session(self.verify))
-        service.retry = file_service_retry()
+        service.retry = file_service_retry(self.retry())
         return service
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import attrs
 
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
-from ._waiter import sleep_unless_playback
+from ._waiter import RETRY_STATUS_CODES, TransientRetry, retry_after_seconds, sleep_unless_playback
 from .errors import ConnectionFailed, JobFailed, ServiceError, ValidationError, error_details, scrub_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,21 +42,57 @@ class OutputFile:
     modified: Any = None
 
 
-def _fetch(session: Any, url: str, what: str, *, headers: dict[str, Any] | None = None, stream: bool = False,
-           allowed: tuple[int, ...] = ()) -> Any:
-    """GET a SAS download link; failures become the library's errors (the link never shows)."""
+def _fetch(session: Any, url: str, what: str, *, retry: TransientRetry, headers: dict[str, Any] | None = None,
+           stream: bool = False, allowed: tuple[int, ...] = ()) -> Any:
+    """GET a SAS download link, retrying connection failures, 408, 429 and 5xx per ``retry``;
+    failures become the library's errors (the link never shows)."""
     import requests
 
-    try:
-        response = session.get(url, headers=headers, stream=stream, timeout=HTTP_TIMEOUT)
-    except requests.RequestException as exc:
-        raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
-    if response.status_code >= 400 and response.status_code not in allowed:
-        response.close()
-        raise ServiceError(f"the storage service answered {response.status_code} {response.reason}",
-                           code=response.headers.get("x-ms-error-code"), status=response.status_code,
-                           action=f"Downloading {what}")
-    return response
+    attempts = retry.begin()
+    while True:
+        try:
+            response = session.get(url, headers=headers, stream=stream, timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            delay = attempts.next_delay(None)
+            if delay is None:
+                raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
+            log.debug("Downloading %s: %s; retry %d in %.2f s", what, type(exc).__name__, attempts.count, delay)
+            attempts.wait(delay)
+            continue
+        status = response.status_code
+        if status in RETRY_STATUS_CODES and status not in allowed:
+            delay = attempts.next_delay(retry_after_seconds(response.headers))
+            if delay is not None:
+                response.close()
+                log.debug("Downloading %s: HTTP %d; retry %d in %.2f s", what, status, attempts.count, delay)
+                attempts.wait(delay)
+                continue
+        if status >= 400 and status not in allowed:
+            response.close()
+            raise ServiceError(f"the storage service answered {status} {response.reason}",
+                               code=response.headers.get("x-ms-error-code"), status=status,
+                               action=f"Downloading {what}")
+        return response
+
+
+def _save(session: Any, url: str, target: Path, what: str, *, retry: TransientRetry) -> None:
+    """Download ``url`` into the file ``target``; a connection lost mid-file starts it again."""
+    import requests
+
+    attempts = retry.begin()
+    while True:
+        try:
+            with _fetch(session, url, what, retry=retry, stream=True) as response, open(target, "wb") as fh:
+                for block in response.iter_content(1024 * 1024):
+                    fh.write(block)
+            return
+        except requests.RequestException as exc:
+            delay = attempts.next_delay(None)
+            if delay is None:
+                raise ConnectionFailed(f"Downloading {what} failed: {scrub_secrets(str(exc))}") from None
+            log.debug("Downloading %s broke off (%s); retry %d in %.2f s", what, type(exc).__name__,
+                      attempts.count, delay)
+            attempts.wait(delay)
 
 
 class _Tail:
@@ -93,6 +129,7 @@ class _Tail:
         chunk = b""
         while True:
             response = _fetch(self.session, url, f"{self.name} of job {self.job.name}", allowed=(401, 403, 416),
+                              retry=self.job.azure.retry(),
                               headers={"Range": f"bytes={self.position}-{self.position + MAX_CHUNK - 1}"})
             if response.status_code == 416:  # nothing new yet
                 break
@@ -271,7 +308,16 @@ class Job(LiveResource):
             log.debug("No stderr tail for job %s: %s", self.name, exc)
             tail = ""
         return JobFailed(self.name, exit_code=info.exit_code if info else None,
-                         errors=error_details(info.errors if info else None), stderr_tail=tail)
+                         errors=error_details(info.errors if info else None), stderr_tail=tail,
+                         secrets=self._known_secrets())
+
+    def _known_secrets(self) -> list[str]:
+        """What this job may print that must not be shown: its secret environment values, the
+        storage account key and the admin password."""
+        known = list(self.spec.secrets.values()) if self.spec is not None else []
+        admin = getattr(self.azure, "admin", None)
+        known += [v for v in (getattr(self.azure, "storage_key", None), getattr(admin, "password", None)) if v]
+        return known
 
     def stream(self, file: str = "stdout.txt", *, directory_id: str = STDOUTERR) -> Iterator[str]:
         """Yield the lines of an output file as they are written; ends when the job has ended
@@ -311,7 +357,8 @@ class Job(LiveResource):
         entry = next((f for f in self.files(directory_id, folder or ".") if f.name == base), None)
         if entry is None or entry.url is None:
             raise ValidationError("name", name, f"is not a file in output directory {directory_id} of job {self.name}")
-        response = _fetch(self.azure.http_session(), entry.url, f"{name} of job {self.name}")
+        response = _fetch(self.azure.http_session(), entry.url, f"{name} of job {self.name}",
+                          retry=self.azure.retry())
         text: str = response.content.decode("utf-8", "replace")
         return text
 
@@ -345,10 +392,7 @@ class Job(LiveResource):
                 raise ServiceError(f"the service gave no download link for {entry.path}",
                                    action=f"Downloading outputs of job {self.name}")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with _fetch(session, entry.url, f"{entry.path} of job {self.name}", stream=True) as response:
-                with open(target, "wb") as fh:
-                    for block in response.iter_content(1024 * 1024):
-                        fh.write(block)
+            _save(session, entry.url, target, f"{entry.path} of job {self.name}", retry=self.azure.retry())
             written.append(target)
         log.info("Downloaded %d file(s) of job %s to %s", len(written), self.name, destination)
         return written

@@ -231,6 +231,15 @@ def check_node_range(minimum: object, maximum: object) -> tuple[int, int]:
     return low, high
 
 
+def check_seconds(value: object, *, field: str = "timeout") -> float:
+    """A duration in seconds: a real number above 0 and finite (not a string, a bool or NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(field, value, f"must be a number of seconds, not {type(value).__name__}")
+    if not 0 < value < float("inf"):  # NaN fails this too
+        raise _fail(field, value, "must be a number of seconds above 0 (and finite)")
+    return float(value)
+
+
 def check_directory_id(value: object) -> str:
     return _check_pattern(
         "directory id",

@@ -151,8 +151,14 @@ class LiveResource:
         _GUARD.enter()
         try:
             self._open()
-        except BaseException:
-            _GUARD.exit()
+        except BaseException as error:
+            # Entering failed after creating something (an interrupt, a failed wait): apply the
+            # cleanup policy now, as no __exit__ will run for this block.
+            try:
+                if self.created_here:
+                    self._cleanup_after_failed_entry(error)
+            finally:
+                _GUARD.exit()
             raise
         self._entered = True
         return self
@@ -175,6 +181,17 @@ class LiveResource:
         finally:
             self._entered = False
             _GUARD.exit()
+
+    def _cleanup_after_failed_entry(self, error: BaseException) -> None:
+        interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+        try:
+            if interrupted:
+                with _exit_at_once_on_interrupt(self._leftovers):
+                    self._cleanup(failed=True)
+            else:
+                self._cleanup(failed=True)
+        except BaseException as cleanup_error:  # noqa: BLE001 - the entry's error is what propagates
+            log.error("Cleaning up %s after it failed to open failed too: %s", self.describe(), cleanup_error)
 
     def _leftovers(self) -> list[str]:
         """What this block created that may still exist (named when exiting at once)."""

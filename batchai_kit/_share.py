@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import secrets
 from typing import Any, Callable, ClassVar, Iterator
 
 import attrs
 
 from . import _names, _transfer
-from ._journal import Journal
-from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
+from ._journal import Journal, clean_endpoint
+from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for
 from ._transfer import TransferProgress, TransferReport, UploadProgress, _join, _split
 from .errors import ValidationError
 
@@ -39,6 +40,8 @@ log = logging.getLogger("batchai_kit.share")
 
 CLEANUP_POLICIES = ("keep", "delete")
 MOUNT_ROOT = "$AZ_BATCHAI_MOUNT_ROOT"
+# The share metadata naming the handle that created it (metadata names are C# identifiers).
+CREATOR_METADATA = "batchaikitcreator"
 # Batch AI gives relativeMountPath no pattern; one directory name keeps every mount directly under
 # $AZ_BATCHAI_MOUNT_ROOT, where the node's mount commands and users' shells expect it.
 MOUNT_AS_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
@@ -147,6 +150,7 @@ class FileShare(EnsuredResource):
     journal: Journal | None = attrs.field(default=None, kw_only=True, repr=False, converter=journal_for)
     progress: Callable[[TransferProgress], None] | None = attrs.field(default=None, kw_only=True, repr=False)
     created_here: bool = attrs.field(default=False, init=False)
+    _ensured: bool = attrs.field(default=False, init=False, repr=False)
     _service: Any = attrs.field(default=None, init=False, repr=False)
 
     kind: ClassVar[str] = "share"
@@ -186,23 +190,41 @@ class FileShare(EnsuredResource):
         return f"file share {self.name}"
 
     def ensure(self) -> FileShare:
-        """Create the share if it does not exist; ``created_here`` says whether this handle did."""
+        """Create the share if it does not exist; ``created_here`` says whether this handle did.
+
+        The create carries a token of this handle's in the share's metadata: when the service
+        answers "already exists" (a retry after the first answer was lost, or another client's
+        share), the token decides whose share it is, and the journal's intent record is confirmed
+        or withdrawn accordingly.
+        """
+        if self._ensured:
+            return self
         files = self._files()
         with azure_errors(f"Looking up file share {self.name}"):
             existed = files.exists(self.name)
         if existed:
             log.info("Using existing file share %s", self.name)
+            self._ensured = True
             return self
-        with journaled(self.journal, self.kind, self.url, self.azure.file_endpoint), \
-                azure_errors(f"Creating file share {self.name}"):
-            created = files.create_share(self.name, fail_on_exist=False)
+        token = f"{os.getpid()}-{secrets.token_hex(8)}"
+        endpoint = self.azure.file_endpoint
+        if self.journal is not None:
+            self.journal.intent(self.kind, self.url, clean_endpoint(endpoint))
+        with azure_errors(f"Creating file share {self.name}"):
+            created = files.create_share(self.name, metadata={CREATOR_METADATA: token}, fail_on_exist=False)
+            if not created:
+                # "Already exists": made by our own earlier attempt whose answer was lost, or by another client.
+                created = files.get_share_metadata(self.name).get(CREATOR_METADATA) == token
+        self.created_here = bool(created)
+        self._ensured = True
         if created:
-            self.created_here = True
+            if self.journal is not None:
+                self.journal.created(self.kind, self.url, clean_endpoint(endpoint))
             log.info("Created file share %s", self.name)
         else:
             # Another client created it between our look-up and our create: it is not ours, so
             # withdraw the journal's record (the journal has no other way to say "never mind").
-            journal_deleted(self.journal, self.kind, self.url, self.azure.file_endpoint)
+            journal_deleted(self.journal, self.kind, self.url, endpoint)
             log.info("Using existing file share %s (created concurrently by another client)", self.name)
         return self
 
@@ -212,6 +234,7 @@ class FileShare(EnsuredResource):
             deleted = self._files().delete_share(self.name, fail_not_exist=False)
         journal_deleted(self.journal, self.kind, self.url, self.azure.file_endpoint)
         self.created_here = False
+        self._ensured = False
         log.info("Deleted file share %s" if deleted else "File share %s was already gone", self.name)
 
     def mount_reference(self) -> Any:

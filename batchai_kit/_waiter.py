@@ -4,8 +4,10 @@ It polls with exponential backoff, jitter and a cap, honours the service's Retry
 state changes, stops with ``Timeout`` at a deadline and never sleeps in playback (replayed
 cassettes): ``playback_mode()`` turns every wait, SDK poll and SDK retry into zero delay.
 
-The retry helpers configure the SDKs' own retries the same way: ``arm_retry_kwargs()`` for
-azure-core clients, ``file_service_retry()`` for azure-storage-file's FileService.
+Requests retry transient failures (connection failures, 408, 429, 5xx) the same way, until their
+operation's deadline (``operation_deadline``; a wait's probes get the wait's deadline) or a
+budget: ``arm_retry_policy()`` for azure-core clients, ``file_service_retry()`` for
+azure-storage-file's FileService, both built on ``TransientRetry``.
 """
 
 from __future__ import annotations
@@ -192,7 +194,9 @@ class Waiter:
         delays = self.delays()
         last: Any = _NOTHING
         while True:
-            observed, value, hint = _probe_once(probe, describe)
+            # The probe's requests retry transient failures until this wait's own deadline.
+            with operation_deadline(max(deadline - clock(), 0.0)):
+                observed, value, hint = _probe_once(probe, describe)
             if observed:
                 if last is _NOTHING or state_of(value) != state_of(last):
                     previous = None if last is _NOTHING else last
@@ -220,60 +224,264 @@ class Waiter:
             sleep(min(delay, remaining))
 
 
-# --- the SDKs' own retries ---------------------------------------------------------------------
+# --- transient failures: every request retried until its operation's deadline ----------------------
 
-RETRY_STATUS_CODES = (408, 429, 500, 502, 503, 504)
+# What a retry can cure: a timeout, throttling, a server error that is not "not implemented" /
+# "version not supported". Connection failures (refused, reset, an answer lost on the way) too.
+RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+# How long one request keeps retrying when no operation deadline encloses it (seconds).
+DEFAULT_RETRY_BUDGET = 300.0
+
+_operation = threading.local()
 
 
-def arm_retry_kwargs(
-    *, total: int = 5, backoff_factor: float = 0.8, backoff_max: float = 60.0
-) -> dict[str, Any]:
-    """Keyword arguments for an azure-core (azure-mgmt-*) client's RetryPolicy.
+def _deadline_stack() -> list[float]:
+    stack = getattr(_operation, "deadlines", None)
+    if stack is None:
+        stack = _operation.deadlines = []
+    return stack
 
-    It retries connection errors, and 408/429/5xx answers, with exponential backoff and honours
-    Retry-After by itself. Retrying a PUT cannot create a second resource: ARM's PUT is
-    idempotent (the name in the URL is the identity and the body the desired state), so a repeat
-    lands on the same resource, at worst answered 409 while the first is still provisioning,
-    which the caller sees as ``Conflict``. POST retries (azure-core retries POST on 500/503/504
-    only) hit Batch AI's listOutputFiles / terminate, which are safe to repeat. Sleeps go
-    through the transport, which ``_connection`` makes skip them in playback.
+
+@contextlib.contextmanager
+def operation_deadline(seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Iterator[float]:
+    """Within this block (in this thread), requests retry transient failures until ``seconds``
+    from now, or until an enclosing block's earlier deadline. Yields the deadline (``clock`` time)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
+        raise TypeError(f"operation_deadline needs a number of seconds, not {seconds!r}")
+    stack = _deadline_stack()
+    at = clock() + max(0.0, float(seconds))
+    if stack:
+        at = min(at, stack[-1])
+    stack.append(at)
+    try:
+        yield at
+    finally:
+        stack.pop()
+
+
+def current_deadline() -> float | None:
+    """The innermost ``operation_deadline`` of this thread (``time.monotonic`` time), or None."""
+    stack = _deadline_stack()
+    return stack[-1] if stack else None
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait an answer asks for: ``Retry-After`` (seconds or an HTTP date), else
+    ``retry-after-ms`` / ``x-ms-retry-after-ms`` (milliseconds); None when it asks for none.
+    ``Retry-After: 0`` is 0.0, not None: the service said "no extra wait"."""
+    from .errors import _parse_retry_after
+
+    if not headers:
+        return None
+    lowered = {str(k).lower(): v for k, v in dict(headers).items()}
+    value = lowered.get("retry-after")
+    if value is not None and str(value).strip() != "":
+        return _parse_retry_after(str(value).strip())
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = lowered.get(name)
+        if value is not None and str(value).strip() != "":
+            try:
+                return max(0.0, float(str(value).strip()) / 1000.0)
+            except ValueError:
+                return None
+    return None
+
+
+@attrs.frozen
+class TransientRetry:
+    """How requests retry transient failures: exponential backoff with jitter and a cap, each
+    delay lengthened to the service's Retry-After, for as long as the operation's deadline
+    allows (``operation_deadline``), or ``budget_s`` seconds when no deadline encloses the request.
+
+    Sleeps are skipped in playback and counted as time that passed, so a replay that keeps
+    failing still ends at the deadline. ``clock``, ``sleep`` and ``rng`` are injectable for tests.
     """
-    return {
-        "retry_total": total,
-        "retry_connect": 3,
-        "retry_read": 3,
-        "retry_status": 3,
-        "retry_backoff_factor": backoff_factor,
-        "retry_backoff_max": backoff_max,
-        "retry_on_status_codes": list(RETRY_STATUS_CODES),
-    }
+
+    budget_s: float = attrs.field(default=DEFAULT_RETRY_BUDGET, validator=attrs.validators.gt(0))
+    initial: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    factor: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
+    cap: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(default=0.5, validator=[attrs.validators.ge(0), attrs.validators.le(1)])
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
+    sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False)
+    rng: random.Random = attrs.field(factory=random.Random, repr=False)
+
+    def begin(self) -> Attempts:
+        """The retry bookkeeping of one request, starting now."""
+        start = self.clock()
+        deadline = start + self.budget_s
+        enclosing = current_deadline()
+        if enclosing is not None:
+            deadline = min(deadline, enclosing)
+        return Attempts(self, start, deadline)
 
 
-def file_service_retry(
-    *, max_attempts: int = 3, initial_backoff: float = 2.0, increment_base: float = 2.0, jitter: float = 1.0
-) -> Callable[[Any], float | None]:
-    """A ``FileService.retry`` callable: azure-storage's ExponentialRetry, never to a secondary
-    region, with zero delays in playback.
+class Attempts:
+    """One request's retries: how long to wait before the next attempt, and whether there is one."""
 
-    It retries connection errors, 408 and 5xx (not 501/505). Repeating a create does not duplicate
-    it: Create Share / Create Directory are keyed by name and answer 409 *AlreadyExists on a
-    repeat (the library creates with ``fail_on_exist=False``); Create File and Put Range are PUTs
-    that overwrite the same file / byte range with the same content.
+    def __init__(self, policy: TransientRetry, start: float, deadline: float):
+        self.policy = policy
+        self.start = start
+        self.deadline = deadline
+        self.count = 0  # retries so far
+        self.skipped = 0.0  # sleeps skipped in playback, counted as time that passed
+        self._base = policy.initial
+
+    def now(self) -> float:
+        return self.policy.clock() + self.skipped
+
+    def next_delay(self, retry_after: float | None = None) -> float | None:
+        """The wait before the next attempt, or None when the deadline leaves no time for one.
+
+        The backoff delay (``initial * factor**n`` capped, shortened by up to ``jitter``) is
+        lengthened to ``retry_after``. A service asking for more time than is left ends the
+        retries at once; a backoff longer than what is left is shortened to it, for one last try.
+        """
+        remaining = self.deadline - self.now()
+        if remaining <= 0:
+            return None
+        capped = min(self._base, self.policy.cap)
+        delay = capped * (1.0 - self.policy.jitter * self.policy.rng.random())
+        self._base *= self.policy.factor
+        if retry_after is not None:
+            if retry_after > remaining:
+                return None
+            delay = max(delay, retry_after)
+        self.count += 1
+        return min(delay, remaining)
+
+    def wait(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+        """Sleep ``seconds`` (with ``sleep``, default the policy's); in playback only count them."""
+        if is_playback():
+            self.skipped += seconds
+        elif seconds > 0:
+            (sleep or self.policy.sleep)(seconds)
+
+
+def _rewind(body: Any, position: int | None) -> bool:
+    """Put a stream body back where it started; False when it cannot be (no retry then)."""
+    if not hasattr(body, "read"):
+        return True
+    if position is None:
+        return False
+    try:
+        body.seek(position)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def _tell(body: Any) -> int | None:
+    if not hasattr(body, "read"):
+        return None
+    try:
+        position: int = body.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return position
+
+
+def arm_retry_policy(retry: TransientRetry | None = None) -> Any:
+    """An azure-core pipeline policy (``retry_policy=`` of azure-mgmt clients) retrying connection
+    failures and 408/429/5xx answers per ``retry`` (default ``TransientRetry()``).
+
+    Every method is retried, POST too: a repeated request cannot duplicate anything here. ARM's
+    PUT is idempotent (the name in the URL is the identity, the body the desired state: a repeat
+    lands on the same resource, and the emulator, like Batch AI, answers a repeated job PUT with the
+    job already made, never a second one); DELETE of a resource already deleting or gone changes
+    nothing; Batch AI's POSTs (listOutputFiles, terminate, listRemoteLoginInformation, usages)
+    are reads or idempotent. Sleeps go through the transport, which skips them in playback.
     """
-    from azure.storage.common.retry import ExponentialRetry
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azure.core.pipeline.policies import HTTPPolicy
 
-    policy = ExponentialRetry(
-        initial_backoff=initial_backoff,
-        increment_base=increment_base,
-        max_attempts=max_attempts,
-        retry_to_secondary=False,
-        random_jitter_range=jitter,
-    )
+    policy_retry = retry or TransientRetry()
 
-    def retry(context: Any) -> float | None:
-        interval: float | None = policy.retry(context)
-        if interval is not None and is_playback():
+    class DeadlineRetryPolicy(HTTPPolicy[Any, Any]):
+        retry = policy_retry
+
+        def send(self, request: Any) -> Any:
+            attempts = self.retry.begin()
+            http_request = request.http_request
+            position = _tell(http_request.body)
+            transport = getattr(request.context, "transport", None)
+            while True:
+                try:
+                    response = self.next.send(request)
+                except (ServiceRequestError, ServiceResponseError) as exc:
+                    delay = attempts.next_delay(None)
+                    if delay is None:
+                        raise
+                    reason = f"{type(exc).__name__}"
+                else:
+                    status = response.http_response.status_code
+                    if status not in RETRY_STATUS_CODES:
+                        return response
+                    delay = attempts.next_delay(retry_after_seconds(response.http_response.headers))
+                    if delay is None:
+                        return response
+                    reason = f"HTTP {status}"
+                if not _rewind(http_request.body, position):
+                    raise RuntimeError("cannot retry a request whose body stream cannot be rewound")
+                log.debug("%s %s: %s; retry %d in %.2f s", http_request.method,
+                          http_request.url.split("?", 1)[0], reason, attempts.count, delay)
+                attempts.wait(delay, getattr(transport, "sleep", None))
+
+    return DeadlineRetryPolicy()
+
+
+def _storage_status_is_transient(status: int | None) -> bool:
+    """azure-storage's view of one failed attempt: no answer, a 2xx whose body failed to parse,
+    408, 429, and 5xx but 501/505 are worth another try."""
+    if status is None or 200 <= status < 300:
+        return True
+    if status in (501, 505):
+        return False
+    return status in RETRY_STATUS_CODES or status >= 500
+
+
+def file_service_retry(retry: TransientRetry | None = None) -> Callable[[Any], float | None]:
+    """A ``FileService.retry`` callable: connection failures, 408, 429 and 5xx are retried per
+    ``retry`` (default ``TransientRetry()``), never to a secondary region; 0 s in playback.
+
+    Repeating a create does not duplicate it: Create Share / Create Directory are keyed by name
+    and answer 409 *AlreadyExists on a repeat (the library creates with ``fail_on_exist=False``
+    and decides whose share it is from the share's metadata); Create File and Put Range are PUTs
+    that overwrite the same file / byte range with the same content; deletes are asked with
+    ``fail_not_exist=False``.
+    """
+    policy = retry or TransientRetry()
+
+    def decide(context: Any) -> float | None:
+        attempts = getattr(context, "batchai_kit_attempts", None)
+        if attempts is None:
+            attempts = context.batchai_kit_attempts = policy.begin()
+        response = getattr(context, "response", None)
+        status = getattr(response, "status", None) or None
+        if not _storage_status_is_transient(status):
+            return None
+        headers = getattr(response, "headers", None) if status else None
+        delay = attempts.next_delay(retry_after_seconds(headers))
+        if delay is None:
+            return None
+        request = getattr(context, "request", None)
+        if request is not None and not _rewind(getattr(request, "body", None), getattr(context, "body_position", None)):
+            return None
+        context.count = getattr(context, "count", 0) + 1
+        log.debug("Azure Files: %s; retry %d in %.2f s", f"HTTP {status}" if status else "no answer",
+                  attempts.count, delay)
+        if is_playback():
+            attempts.wait(delay)
             return 0
-        return interval
+        # the SDK sleeps this long itself; the attempts' clock sees it pass
+        return delay
 
-    return retry
+    return decide
+
+
+def retry_for(azure_is_local: bool, budget_s: float = DEFAULT_RETRY_BUDGET) -> TransientRetry:
+    """The retry pacing of an endpoint: the real service's (1 s doubling to 30 s) or the local
+    emulator's (50 ms doubling to 1 s)."""
+    if azure_is_local:
+        return TransientRetry(budget_s=budget_s, initial=0.05, cap=1.0)
+    return TransientRetry(budget_s=budget_s, initial=1.0, cap=30.0)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _names
 from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
+from ._waiter import operation_deadline
 from .errors import NotFound, ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,7 +72,12 @@ class Workspace(EnsuredResource):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def ensure(self) -> Workspace:
-        """Create the resource group and the workspace where missing (idempotent)."""
+        """Create the resource group and the workspace where missing (idempotent); requests retry
+        transient failures until ``timeout``."""
+        with operation_deadline(self.timeout):
+            return self._ensure()
+
+    def _ensure(self) -> Workspace:
         resources = self.azure.resources()
         with azure_errors(f"Checking resource group {self.resource_group}"):
             exists = resources.resource_groups.check_existence(self.resource_group)

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import click
 
+from ._cli_common import output_option
+
 
 @click.group()
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.version_option(package_name="batchai_kit")
 def main(verbose: int) -> None:
     """Azure Batch AI in a few lines, with an embedded local emulator."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ._logging import configure_logging
+
+    # Every record (the library's, urllib3's SAS links at DEBUG, the SDKs') is redacted of secrets.
+    configure_logging(logging.WARNING - 10 * min(verbose, 2))
 
 
 @main.command()
@@ -29,11 +33,24 @@ def main(verbose: int) -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the endpoint, subscription, CA certificate path and a token here (JSON, mode 0600) "
                    "once ready.")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None) -> None:
+@click.option("--proxy", is_flag=True,
+              help="Also run an HTTPS proxy that sends Azure's own host names (management.azure.com, "
+                   "login.microsoftonline.com, the storage account's file host) here, for code that cannot be "
+                   "given an endpoint: set HTTPS_PROXY to the proxy URL printed and REQUESTS_CA_BUNDLE to the "
+                   "CA certificate (docs/legacy.md).")
+@click.option("--faults", metavar="SPEC",
+              help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
+                   "(rates from 0 to 1; see docs/emulator.md).")
+def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool,
+             faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
+    from .errors import ValidationError
     from .local.emulator import Emulator
 
-    instance = Emulator(data_dir, host=host, port=port)
+    try:
+        instance = Emulator(data_dir, host=host, port=port, faults=faults, proxy=proxy)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -43,6 +60,9 @@ def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None) -> N
             instance.write_ready_file(ready_file)
         click.echo(f"Emulator listening on {info.arm_endpoint} (subscription {info.subscription_id}, "
                    f"CA certificate {info.ca_cert})", err=True)
+        if info.proxy_url:
+            click.echo(f"HTTPS proxy for Azure host names on {info.proxy_url}: HTTPS_PROXY={info.proxy_url} "
+                       f"NO_PROXY=127.0.0.1,localhost REQUESTS_CA_BUNDLE={info.ca_cert}", err=True)
         stop.wait()
     finally:
         click.echo("Stopping emulator", err=True)
@@ -82,11 +102,14 @@ def with_connection(command):
               type=click.Choice(["cluster", "job", "file_server", "experiment", "workspace", "resource_group",
                                  "share", "all"]), help="Kinds to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
-def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool) -> None:
+@output_option
+def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool,
+       output: str) -> None:
     """List what batchai_kit created and did not delete (from its journal); delete it on request."""
+    import attrs
     from rich.console import Console
-    from rich.table import Table
 
+    from ._cli_common import emit
     from ._gc import Collector
     from ._journal import Journal
     from .errors import BatchAIKitError
@@ -98,10 +121,12 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
         findings = collector.check(journal.alive())
     except BatchAIKitError as exc:
         raise click.ClickException(str(exc)) from None
-    table = Table("kind", "state", "id", "note")
-    for finding in findings:
-        table.add_row(finding.kind, finding.state, finding.id, finding.detail)
-    console.print(table if findings else "The journal lists nothing still alive.")
+    # a plain table: ids arrive whole in a pipe or a file, whatever the terminal's width
+    rows = [(finding.kind, finding.state, finding.id, finding.detail) for finding in findings]
+    if findings or output == "json":
+        emit(output, [attrs.asdict(finding) for finding in findings], ["Kind", "State", "Id", "Note"], rows)
+    else:
+        console.print("The journal lists nothing still alive.")
     chosen = set(kinds) if "all" not in kinds else None
     doomed = [f for f in findings if f.state == "alive" and (chosen is None or f.kind in chosen)]
     if not delete or not doomed:
@@ -159,6 +184,7 @@ def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path
 
 
 def _register_subcommands() -> None:
+    from ._cli_az import az
     from ._cli_clusters import cluster
     from ._cli_export import export
     from ._cli_jobs import job
@@ -170,6 +196,7 @@ def _register_subcommands() -> None:
     main.add_command(job)
     main.add_command(cluster)
     main.add_command(export)
+    main.add_command(az)
 
 
 _register_subcommands()

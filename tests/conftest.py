@@ -45,3 +45,8 @@ def batchai(emu):
 def resources(emu):
     """A real ``ResourceManagementClient`` talking to ``emu``."""
     return emu.resource_client()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--legacy-sdks", action="store_true",
+                     help="run tests/legacy (the seed with the 2017-2018 SDKs; ./dev.sh seed builds them)")

@@ -1,21 +1,42 @@
-"""A threaded HTTPS server (werkzeug) running a WSGI app on a background thread."""
+"""A threaded HTTPS server (werkzeug) running a WSGI app on a background thread.
+
+The accept thread only accepts: each connection's TLS handshake and requests run on that
+connection's own thread, under a handshake timeout and an idle/read timeout, and the number of
+open connections is bounded. A client that connects and sends nothing (or half a ClientHello)
+therefore holds one slot for a while and blocks nobody; stopping the server closes every
+connection it still holds.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import ssl
 import threading
-from typing import Callable
+from typing import Callable, cast
 
 import attrs
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer
 
+from ._keepalive import KeepAliveHandler
+from ._threads import background_thread, block_interrupts_in_this_thread
 from ._tls import CertificatePair
 
 log = logging.getLogger("batchai_kit.local.server")
 
 
-class _QuietHandler(WSGIRequestHandler):
+@attrs.frozen
+class ConnectionLimits:
+    """How long a client may take to finish its TLS handshake, how long a connection may sit
+    idle (or stall mid-request) before it is closed, and how many may be open at once."""
+
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    max_connections: int = 256
+
+
+class _QuietHandler(KeepAliveHandler):
     """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens.
 
     Nagle's algorithm off (TCP_NODELAY): with it, each small response waited ~12 ms for the
@@ -31,10 +52,89 @@ class _QuietHandler(WSGIRequestHandler):
         if type == "error":
             log.warning(message.rstrip(), *args)
 
+    def setup(self) -> None:
+        # a keep-alive connection that stays silent, or a request that stops mid-body, ends
+        # after the idle timeout
+        server = cast(_HardenedServer, self.server)
+        self.request.settimeout(server.limits.idle_timeout)
+        super().setup()
+
+
+class _HardenedServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with the TLS handshake moved off the accept thread."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, app: Callable, tls: ssl.SSLContext, limits: ConnectionLimits):
+        super().__init__(host, port, app, handler=_QuietHandler)  # a plain listening socket
+        # werkzeug reads ``ssl_context`` to say https in the WSGI environ and to log TLS errors
+        self.ssl_context = tls
+        self.tls = tls
+        self.limits = limits
+        self._slots = threading.BoundedSemaphore(limits.max_connections)
+        self._open: dict[socket.socket, threading.Thread] = {}
+        self._open_lock = threading.Lock()
+        self._closing = False
+
+    def get_request(self):
+        # no handshake here: that would let one silent client block every other one
+        return self.socket.accept()
+
+    def verify_request(self, request, client_address) -> bool:
+        if self._closing or not self._slots.acquire(blocking=False):
+            log.warning("Refusing a connection from %s: %d connections are open already",
+                        client_address[0], self.limits.max_connections)
+            return False
+        return True
+
+    def process_request(self, request, client_address) -> None:
+        # the accept thread's child: it inherits the blocked SIGINT/SIGTERM (see _threads)
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name=f"batchai-kit-connection-{client_address[1]}", daemon=True)
+        thread.start()
+
+    def process_request_thread(self, request, client_address) -> None:
+        connection = request
+        block_interrupts_in_this_thread()
+        try:
+            with self._open_lock:
+                self._open[request] = threading.current_thread()
+            request.settimeout(self.limits.handshake_timeout)
+            connection = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            with self._open_lock:
+                self._open.pop(request, None)
+                self._open[connection] = threading.current_thread()
+            if self._closing:
+                return
+            connection.do_handshake()
+            self.finish_request(connection, client_address)
+        except (OSError, ssl.SSLError) as error:  # timeouts, resets, bad or abandoned handshakes
+            log.debug("Connection from %s ended: %s", client_address[0], error)
+        except Exception:  # noqa: BLE001 - a bug in one request must not end the server; logged
+            self.handle_error(connection, client_address)
+        finally:
+            with self._open_lock:
+                self._open.pop(connection, None)
+                self._open.pop(request, None)
+            self.shutdown_request(connection)
+            self._slots.release()
+
+    def close_connections(self, timeout: float) -> None:
+        """Shut every open connection down (waking threads blocked on it) and wait for them."""
+        self._closing = True
+        with self._open_lock:
+            held = dict(self._open)
+        for sock in held:
+            # the plain socket's shutdown: an SSLSocket's would touch TLS state in use elsewhere
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        for thread in held.values():
+            thread.join(timeout)
+
 
 @attrs.define
 class RunningServer:
-    server: BaseWSGIServer
+    server: _HardenedServer
     thread: threading.Thread
     host: str
     port: int
@@ -48,19 +148,20 @@ class RunningServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+        self.server.close_connections(timeout=10)
 
 
 def serve_https(app: Callable, certificate: CertificatePair, host: str = "127.0.0.1",
-                port: int = 0) -> RunningServer:
+                port: int = 0, limits: ConnectionLimits | None = None) -> RunningServer:
     """Start *app* on ``https://host:port`` (port 0 picks a free one) in a daemon thread."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(certificate.cert_path), str(certificate.key_path))
-    server = make_server(host, port, app, threaded=True, ssl_context=context,
-                         request_handler=_QuietHandler)
+    server = _HardenedServer(host, port, app, context, limits or ConnectionLimits())
     actual_port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name=f"batchai-kit-https-{actual_port}", daemon=True)
+    # connection threads are started by this one and inherit its blocked SIGINT/SIGTERM
+    thread = background_thread(server.serve_forever, f"batchai-kit-https-{actual_port}",
+                               kwargs={"poll_interval": 0.05})
     thread.start()
     log.info("Serving on https://%s:%d", host, actual_port)
     return RunningServer(server, thread, host, actual_port)

@@ -15,12 +15,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import attrs
 from azure.core.credentials import AccessToken
 
+from ._faults import FaultInjector, FaultPlan
+from ._private import open_private, private_directory
+from ._proxy import FILES_SUFFIX, ConnectProxy, proxied_hosts
 from ._server import RunningServer, serve_https
+from ._threads import background_thread
 from ._tls import generate_self_signed
 from .aad import Authority, AuthorityApp, is_authority_path, open_authority
 from .arm.account import StorageAccount
@@ -61,6 +65,7 @@ class EmulatorInfo:
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = attrs.field(default="", repr=False)
+    proxy_url: str = ""  # with Emulator(proxy=True): HTTPS_PROXY for code using Azure's hostnames
 
     @property
     def storage_connection_string(self) -> str:
@@ -74,7 +79,7 @@ class EmulatorInfo:
                 "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
                 "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid(),
                 "authority": self.authority, "tenant_id": self.tenant_id, "client_id": self.client_id,
-                "client_secret": self.client_secret}
+                "client_secret": self.client_secret, "proxy_url": self.proxy_url}
 
 
 class LocalCredential:
@@ -108,13 +113,17 @@ class Emulator:
     """A running emulator; use :func:`emulator` or :meth:`start` / :meth:`stop`."""
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True):
+                 timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True,
+                 faults: Any = None, proxy: bool = False):
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
         self.timings = timings or Timings()
         self.tick = tick
         self.run_nodes = run_nodes
+        # Injected faults (``--faults``), applied to every request of every plane; None: none.
+        self.fault_plan = FaultPlan.of(faults)
+        self.fault_injector: FaultInjector | None = None
         self.files: FilesService | None = None
         self.store: Store | None = None
         self.control: ControlPlane | None = None
@@ -123,9 +132,11 @@ class Emulator:
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self.info: EmulatorInfo | None = None
+        self.proxy_enabled = proxy
+        self.proxy: ConnectProxy | None = None
 
     def start(self) -> EmulatorInfo:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)  # 0700, also when it exists: it holds keys and secrets
         self.store = Store(self.data_dir / "state.sqlite3")
         subscription = self.store.meta("subscription_id")
         if subscription is None:
@@ -136,18 +147,27 @@ class Emulator:
         if storage_key is None:
             storage_key = generate_account_key()
             self.store.set_meta("storage_key", storage_key)
-        certificate = generate_self_signed(self.data_dir / "tls")
+        names = ("localhost", *proxied_hosts(STORAGE_ACCOUNT)) if self.proxy_enabled else ("localhost",)
+        certificate = generate_self_signed(self.data_dir / "tls", hostnames=names)
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
         arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
-        self.server = serve_https(self._dispatch(arm, AuthorityApp(self.authority)), certificate, self.host,
-                                  self.port)
+        app = self._dispatch(arm, AuthorityApp(self.authority))
+        if isinstance(self.fault_plan, FaultPlan):
+            app = self.fault_injector = FaultInjector(app, self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+            log.info("Injecting faults: %s", self.fault_plan.describe())
+        elif self.fault_plan is not None:  # a scripted choose(method, path)
+            app = self.fault_injector = FaultInjector(app, choose=self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
+        self.server = serve_https(app, certificate, self.host, self.port)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
+        if self.proxy_enabled:
+            self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
+                                      host=self.host)
         if self.run_nodes:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
                                                   self.control.clock)
         self.control.recover()
-        self._ticker = threading.Thread(target=self._tick_loop, name="batchai-kit-ticker", daemon=True)
+        self._ticker = background_thread(self._tick_loop, "batchai-kit-ticker")
         self._ticker.start()
         self.info = EmulatorInfo(arm_endpoint=self.server.base_url, subscription_id=subscription,
                                  ca_cert=certificate.cert_path, data_dir=self.data_dir,
@@ -157,7 +177,8 @@ class Emulator:
                                  storage_key=storage_key, authority=self.server.base_url,
                                  tenant_id=self.authority.tenant_id,
                                  client_id=self.authority.principal.client_id,
-                                 client_secret=self.authority.principal.secret)
+                                 client_secret=self.authority.principal.secret,
+                                 proxy_url=self.proxy.url if self.proxy else "")
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
@@ -174,8 +195,14 @@ class Emulator:
         assert files is not None  # set by start() before it serves
         prefix = f"/{STORAGE_ACCOUNT}"
 
+        files_host = f"{STORAGE_ACCOUNT}{FILES_SUFFIX}"
+
         def app(environ, start_response):
             path = environ.get("PATH_INFO", "")
+            host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
+            if host == files_host:  # Azure's own host name, through the proxy: /{share}/...
+                environ["SCRIPT_NAME"] = prefix
+                return files(environ, start_response)
             if path == prefix or path.startswith(prefix + "/"):
                 return files(environ, start_response)
             if is_authority_path(path):
@@ -203,8 +230,7 @@ class Emulator:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with open_private(temporary) as fh:
             json.dump(self._started.ready_file_content(), fh, indent=2)
         os.replace(temporary, path)
 
@@ -241,6 +267,8 @@ class Emulator:
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.join(timeout=10)
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.server is not None:
             self.server.stop()
         if self.control is not None:

@@ -142,3 +142,17 @@ def test_a_table_never_cuts_a_value():
     assert lines[2] == f"x            {long_id}"
     assert lines[3] == "longer-name"
     assert lines[1] == "-----------  " + "-" * len(long_id)
+
+
+def test_logs_of_a_file_the_job_did_not_write_is_exit_4(cli, finished):
+    result = cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT, "--file", "nothing.txt")
+    assert result.exit_code == ExitCode.NOT_FOUND and "nothing.txt" in result.stderr
+
+
+def test_job_files_lists_an_output_directory_without_its_download_links(cli, finished):
+    table = cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-d", "OUT")
+    assert table.exit_code == 0, table.stderr
+    assert [line.split()[:3] for line in table.stdout.splitlines()[2:]] == [["r.txt", "file", "7"]]
+    listed = json.loads(cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
+    assert {entry["path"] for entry in listed} >= {"stdout.txt", "stderr.txt"}
+    assert "sig=" not in json.dumps(listed)

@@ -3,6 +3,8 @@ command created deleted, and the job's exit code as the command's."""
 
 from __future__ import annotations
 
+import select
+import signal
 import subprocess
 import sys
 
@@ -139,3 +141,53 @@ def test_a_real_process_on_the_embedded_emulator_exits_with_the_jobs_code(specs,
                              capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert process.returncode == 7, process.stderr
     assert "hello from the share" in process.stdout
+
+
+def test_ctrl_c_cleans_up_what_run_created_and_exits_130(specs, tmp_path, ready_file, emu):
+    job, cluster, _ = specs
+    job.write_text(job.read_text().replace(COMMAND, "echo started; sleep 120"))
+    process = subprocess.Popen([sys.executable, "-m", "batchai_kit.cli", "run", "--job", str(job), "--cluster",
+                                str(cluster), "--ready-file", str(ready_file), "--no-download"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready and process.stdout.readline() == "started\n"  # the job runs: its log is streaming
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == ExitCode.INTERRUPTED, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "interrupted" in process.stderr.read()
+    assert list(emu.batchai_client().workspaces.list()) == []  # cluster, experiment, workspace: all deleted
+
+
+def test_a_job_with_nowhere_for_its_logs_is_refused_before_anything_is_created(cli, tmp_path, emu):
+    body = custom_job_body("true")
+    del body["properties"]["stdOutErrPathPrefix"], body["properties"]["inputDirectories"]
+    cluster = cluster_body()
+    del cluster["properties"]["nodeSetup"]
+    result = cli("run", "--job", str(write_json(tmp_path / "job.json", body)),
+                 "--cluster", str(write_json(tmp_path / "cluster.json", cluster)))
+    assert result.exit_code == ExitCode.USAGE
+    assert "properties.stdOutErrPathPrefix" in result.stderr
+    assert list(emu.batchai_client().workspaces.list()) == []
+
+
+def test_a_job_terminated_from_another_command_ends_run_with_the_documented_code(specs, tmp_path, ready_file, cli):
+    job, cluster, _ = specs
+    job.write_text(job.read_text().replace(COMMAND, "echo started; sleep 120"))
+    process = subprocess.Popen([sys.executable, "-m", "batchai_kit.cli", "run", "--job", str(job), "--cluster",
+                                str(cluster), "--ready-file", str(ready_file), "--no-download", "-n", "victim"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready and process.stdout.readline() == "started\n"
+        terminated = cli("job", "terminate", "victim", "-g", "batchaikit", "-w", "batchaikit", "-e", "default")
+        assert terminated.exit_code == 0, terminated.stderr
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read()
+    assert "JobTerminated" in stderr
+    assert code == ExitCode.JOB_FAILED, stderr

@@ -6,6 +6,7 @@ import attrs
 import pytest
 
 import batchai_kit as bk
+from batchai_kit._waiter import operation_deadline
 
 from .values import WRONG_STORAGE_KEY, WRONG_TOKEN
 
@@ -90,10 +91,11 @@ def test_a_throttled_read_is_retried_after_the_time_the_service_asks(cluster, ba
 
 
 @pytest.mark.vcr
-def test_throttling_past_the_retries_is_a_service_error_carrying_retry_after(cluster, batchai_recorder):
+def test_throttling_past_the_deadline_is_a_service_error_carrying_retry_after(cluster, batchai_recorder):
     needs_the_emulator(batchai_recorder)
+    # Retry-After 1 s within a 3.5 s deadline: asked at 0, 1, 2 and 3 s, then no time is left.
     batchai_recorder.inject_fault(CLUSTER_PATH, times=4, retry_after=1)
-    with pytest.raises(bk.ServiceError) as raised:
+    with operation_deadline(3.5), pytest.raises(bk.ServiceError) as raised:
         cluster.refresh()
     assert (raised.value.status, raised.value.code, raised.value.retry_after) == (429, "TooManyRequests", 1.0)
 

@@ -249,3 +249,30 @@ def test_validator_checks_attrs_fields_and_allows_none():
     assert Spec(None).name is None
     with pytest.raises(ValidationError):
         Spec("bad name")
+
+
+# --- durations ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [(1, 1.0), (0.5, 0.5), (1e-9, 1e-9), (7 * 24 * 3600, 604800.0)])
+def test_check_seconds_accepts_positive_finite_numbers_as_floats(value, expected):
+    result = _names.check_seconds(value)
+    assert result == expected and type(result) is float
+
+
+@pytest.mark.parametrize("value, rule", [
+    (0, "above 0"), (-1, "above 0"), (-0.001, "above 0"), (float("inf"), "finite"), (float("nan"), "finite"),
+    ("abc", "not str"), ("10", "not str"), (None, "not NoneType"), (True, "not bool"), ([1], "not list"),
+])
+def test_check_seconds_refuses_what_is_no_duration(value, rule):
+    with pytest.raises(ValidationError) as raised:
+        _names.check_seconds(value, field="wait timeout")
+    assert raised.value.field == "wait timeout"
+    assert rule in raised.value.rule
+    assert "must be a number of seconds" in raised.value.rule
+
+
+def test_check_seconds_names_timeout_by_default():
+    with pytest.raises(ValidationError) as raised:
+        _names.check_seconds(-1)
+    assert str(raised.value).startswith("timeout=-1: ")

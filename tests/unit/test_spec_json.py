@@ -325,3 +325,19 @@ def test_the_put_cluster_example_names_its_cluster_and_refuses_its_nfs_mount():
     del volumes["fileServers"]
     spec, name = read_cluster(body)
     assert name == "demo_cluster" and spec.admin_user == "admin_user_name"
+
+
+def test_the_recipes_json_files_describe_the_quickstarts_job_and_cluster():
+    from batchai_kit import quickstart
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "cntk_mnist"
+    job = bk.JobSpec.from_json(recipe / "job.json", name="mnist", azure=AZURE)
+    cluster_spec = bk.ClusterSpec.from_json(recipe / "cluster.json", azure=AZURE)
+    (share,) = cluster_spec.mounts
+    assert (share.name, share.mount_as) == (quickstart.SHARE, quickstart.MOUNT)
+    assert (cluster_spec.vm_size, cluster_spec.target_nodes) == ("STANDARD_NC6", 1)
+    assert isinstance(job, bk.CntkJob) and job.image == quickstart.IMAGE
+    assert job.inputs == {"SAMPLE": (share / quickstart.SAMPLE_DIR).mount_path}
+    assert job.outputs == {"MODEL": bk.OutputLocation(share.root.mount_path, "Models")}
+    assert job.stdouterr == share.root.mount_path
+    assert job.script == "$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py"

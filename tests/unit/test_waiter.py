@@ -5,17 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from azure.core.pipeline.policies import RetryPolicy
-from azure.storage.common._http import HTTPRequest, HTTPResponse
-from azure.storage.common.models import LocationMode, RetryContext
 
 from batchai_kit._waiter import (
     DEFAULT_SDK_POLLING_INTERVAL,
     PLAYBACK_ENV,
     RetryAfter,
     Waiter,
-    arm_retry_kwargs,
-    file_service_retry,
     is_playback,
     playback_mode,
     sdk_polling_interval,
@@ -208,47 +203,3 @@ def test_sdk_polling_interval_is_zero_in_playback():
     with playback_mode():
         assert sdk_polling_interval() == 0.0
     assert sdk_polling_interval() == DEFAULT_SDK_POLLING_INTERVAL
-
-
-def test_arm_retry_kwargs_configure_azure_core_retry_policy():
-    policy = RetryPolicy(**arm_retry_kwargs(total=4, backoff_max=30.0))
-    assert (policy.total_retries, policy.backoff_max) == (4, 30.0)
-    assert {429, 500, 503} <= policy._retry_on_status_codes
-
-
-def storage_retry_context(status):
-    context = RetryContext()
-    context.request = HTTPRequest()
-    context.request.host_locations = {
-        LocationMode.PRIMARY: "a.file.core.windows.net",
-        LocationMode.SECONDARY: "a-secondary.file.core.windows.net",
-    }
-    context.request.host = "a.file.core.windows.net"
-    context.location_mode = LocationMode.PRIMARY
-    context.response = HTTPResponse(status, "", {}, b"") if status else None
-    return context
-
-
-def test_file_service_retry_retries_server_errors_with_backoff():
-    interval = file_service_retry(initial_backoff=2.0, jitter=1.0)(storage_retry_context(503))
-    assert 1.0 <= interval <= 3.0
-
-
-def test_file_service_retry_does_not_retry_client_errors():
-    assert file_service_retry()(storage_retry_context(409)) is None
-
-
-def test_file_service_retry_stays_on_the_primary_location():
-    context = storage_retry_context(500)
-    file_service_retry()(context)
-    assert (context.location_mode, context.request.host) == (LocationMode.PRIMARY, "a.file.core.windows.net")
-
-
-def test_file_service_retry_stops_after_max_attempts():
-    retry, context = file_service_retry(max_attempts=2), storage_retry_context(None)
-    assert [retry(context) is not None for _ in range(3)] == [True, True, False]
-
-
-def test_file_service_retry_waits_zero_in_playback():
-    with playback_mode():
-        assert file_service_retry()(storage_retry_context(503)) == 0

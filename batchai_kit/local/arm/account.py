@@ -25,6 +25,10 @@ import attrs
 
 from .errors import ArmError, subscription_not_found
 
+if TYPE_CHECKING:
+    from ..aad import Authority
+    from .control import ControlPlane
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..aad import Authority
     from .control import ControlPlane

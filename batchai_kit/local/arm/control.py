@@ -493,6 +493,8 @@ class ControlPlane:
                 "provisioningStateTransitionTime": iso(now), "executionState": "queued",
                 "executionStateTransitionTime": iso(now),
             })
+            if experiment is not None:  # the live service always names it (2018-05-01)
+                public["experimentName"] = experiment
             doc = new_document("job", resource_id, name, parent, properties=public,
                                **self._own_fields(workspace, body))
             doc["internal"] = {"guid": job_guid, "secrets": secrets, "cluster": cluster["key"],

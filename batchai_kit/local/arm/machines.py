@@ -415,6 +415,11 @@ def _advance_operations(cp) -> None:
         elif action == "create":
             state = target["properties"].get("provisioningState")
             status = {"succeeded": "Succeeded", "failed": "Failed"}.get(state)
+            if status == "Succeeded" and target["kind"] == "cluster" and cp.is_scoped(target) \
+                    and target["properties"].get("allocationState") != "steady":
+                # API 2017-09-01-preview / 2018-03-01: creation ended once the nodes were allocated
+                # (the 2017 quickstart's status line right after .result() reads "steady ... Preparing: 1")
+                status = None
             if status == "Failed":
                 error = {"code": "ProvisioningFailed", "message": f"{target['name']} failed to provision."}
         elif action == "terminate":

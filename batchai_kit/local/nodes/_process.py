@@ -19,6 +19,7 @@ from pathlib import Path
 
 import attrs
 
+from .._threads import background_thread, interrupts_unblocked
 from ._environment import Redactor, describe
 from ._model import (
     INTERNAL_ERROR,
@@ -103,7 +104,7 @@ class ProcessHandle:
         self._termination: JobResult | None = None
         self._terminate_requested = threading.Event()
         self._started = threading.Event()
-        self._thread = threading.Thread(target=self._supervise, name=f"batchai-node-{name}", daemon=True)
+        self._thread = background_thread(self._supervise, f"batchai-node-{name}")
 
     @classmethod
     def finished(cls, name: str, result: JobResult, log: ExecutionLog | None = None) -> ProcessHandle:
@@ -251,7 +252,7 @@ def _popen(launch: Launch) -> subprocess.Popen:
     launch.stderr.parent.mkdir(parents=True, exist_ok=True)
     launch.cwd.mkdir(parents=True, exist_ok=True)
     # The child writes straight into the files, so readers see lines as they are printed.
-    with open(launch.stdout, "ab") as out, open(launch.stderr, "ab") as err:
+    with open(launch.stdout, "ab") as out, open(launch.stderr, "ab") as err, interrupts_unblocked():
         process = subprocess.Popen(
             list(launch.argv),
             stdin=subprocess.DEVNULL,
