@@ -114,8 +114,8 @@ def _say_if_no_curve() -> None:
 
 def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None,
                    ready_file: Path | None, train_digits: int | None, test_digits: int | None,
-                   nodes: int = 1, processes: int | None = None, install: bool = True,
-                   allow_apt: bool = False) -> None:
+                   nodes: int = 1, processes: int | None = None, threads: int = quickstart.DEFAULT_THREADS,
+                   install: bool = True, allow_apt: bool = False) -> None:
     logging.getLogger("batchai_kit").setLevel(logging.WARNING)  # the console shows progress instead
     out = out.resolve()
     events = ConsoleEvents()
@@ -126,7 +126,8 @@ def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, confi
         azure = _connection(use_azure, config, ready_file, out)
         quickstart.check_runtime(azure)
         result = quickstart.run(azure, out, epochs=epochs, keep=keep, train_count=train_digits,
-                                test_count=test_digits, events=events, nodes=nodes, processes=processes)
+                                test_count=test_digits, events=events, nodes=nodes, processes=processes,
+                                threads=threads)
     except RuntimeUnavailable as exc:
         events._end_upload()
         raise click.ClickException(f"{exc}\nNothing was created.") from None

@@ -10,6 +10,7 @@ connection it still holds.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket
 import ssl
@@ -34,6 +35,14 @@ class ConnectionLimits:
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0
     max_connections: int = 256
+
+
+class PortInUse(Exception):
+    """The port asked for is taken (werkzeug would print and exit instead)."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(f"port {port} is in use on {host}")
+        self.port = port
 
 
 class _QuietHandler(KeepAliveHandler):
@@ -75,6 +84,14 @@ class _HardenedServer(ThreadedWSGIServer):
         self._open: dict[socket.socket, threading.Thread] = {}
         self._open_lock = threading.Lock()
         self._closing = False
+
+    def server_bind(self) -> None:
+        try:
+            super().server_bind()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(str(self.server_address[0]), int(self.server_address[1])) from None
+            raise
 
     def get_request(self):
         # no handshake here: that would let one silent client block every other one

@@ -156,3 +156,18 @@ def test_job_files_lists_an_output_directory_without_its_download_links(cli, fin
     listed = json.loads(cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
     assert {entry["path"] for entry in listed} >= {"stdout.txt", "stderr.txt"}
     assert "sig=" not in json.dumps(listed)
+
+
+def test_a_ready_file_of_a_stopped_emulator_is_exit_5_at_once(tmp_path, kit_home):
+    from click.testing import CliRunner
+
+    from batchai_kit.cli import main
+    from batchai_kit.local.emulator import Emulator
+
+    stopped = Emulator(tmp_path / "stopped")
+    stopped.start()
+    stopped.write_ready_file(tmp_path / "stale.json")
+    stopped.stop()
+    result = CliRunner().invoke(main, ["job", "list", *WHERE, "--ready-file", str(tmp_path / "stale.json")])
+    assert result.exit_code == ExitCode.CONNECTION_FAILED
+    assert "is it still running?" in result.stderr
