@@ -143,3 +143,20 @@ def _stdlib() -> set[str]:
     import sys
 
     return set(sys.stdlib_module_names)
+
+
+PROJECT_BLOB = "https://github.com/batchai-kit/batchai_kit/blob/main/"
+
+
+def test_the_readme_links_are_absolute_and_name_files_of_this_repository():
+    # The README is the package's description on an index page, where relative links break.
+    import re
+
+    targets = re.findall(r"\]\(([^)\s]+)\)", (REPO / "README.md").read_text())
+    assert targets
+    for target in targets:
+        assert target.startswith(("https://", "http://")), f"relative link {target} in README.md"
+        if target.startswith(PROJECT_BLOB):
+            path = target[len(PROJECT_BLOB):].split("#")[0]
+            assert (REPO / path).exists(), f"README.md links {path}, which is not in the repository"
+    assert _setup_cfg()["metadata"]["url"] + "/blob/main/" == PROJECT_BLOB
