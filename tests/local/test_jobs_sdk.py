@@ -183,7 +183,7 @@ def test_successful_setup_task_output_lands_on_the_share(lab):
     cluster = wait_for(lambda: lab.batchai.clusters.get(RG, WS, "prepared"),
                        lambda c: c.node_state_counts.idle_node_count == 1)
     suffix = cluster.node_setup.setup_task.std_out_err_path_suffix
-    subscription, group, _, workspace, _, name, guid = suffix.split("/")
+    subscription, group, _, workspace, _, name, _guid = suffix.split("/")
     assert (subscription, group, workspace, name) == (lab.emu.info.subscription_id, RG, WS, "prepared")
     outputs = [e.name for e in lab.files.list_directories_and_files(SHARE, suffix)]
     assert len(outputs) == 2 and all(n.startswith(("stdout-", "stderr-")) for n in outputs)

@@ -26,8 +26,8 @@ import time
 import uuid
 from typing import Callable, Protocol
 
-from . import machines
 from ..nodes._model import JOB_TERMINATED_MESSAGE
+from . import machines
 from .errors import ArmError, not_found, resource_group_not_found
 from .resources import child_id, new_document, new_etag, resource_group_id, scope_id, strip_secrets, wire, workspace_id
 from .store import Store
