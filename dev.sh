@@ -9,6 +9,10 @@
 #                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
 #                                 against a running emulator (tests/conformance)
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
+#   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
+#                                 environments with the Batch AI SDKs of 2017-2018
+#   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
+#                                 its code unchanged) with both older API versions: tests/legacy
 #   ./dev.sh setup                install everything, run nothing
 #
 # Installs: Debian's libopenmpi3 where missing (as root), a virtual environment .venv with
@@ -64,7 +68,17 @@ case "$command" in
         ;;
     test)
         setup
-        exec "$VENV/bin/python" -m pytest "$@"
+        # Parallel workers (pytest-xdist): most test time is waiting (emulated phases, polls,
+        # subprocesses), so 4 workers on 2 cores overlap it; BATCHAI_KIT_TEST_WORKERS=0 runs serially.
+        exec "$VENV/bin/python" -m pytest -n "${BATCHAI_KIT_TEST_WORKERS:-4}" --dist loadgroup "$@"
+        ;;
+    legacy)
+        exec bash scripts/legacy-sdks "$VENV/bin/python"
+        ;;
+    seed)
+        setup
+        bash scripts/legacy-sdks "$VENV/bin/python"
+        exec "$VENV/bin/python" -m pytest --legacy-sdks tests/legacy "$@"
         ;;
     lint)
         if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/mypy" ]; then
@@ -74,7 +88,7 @@ case "$command" in
         "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
         ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|conformance|lint|setup} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|conformance|lint|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         PyTorchJob,
         TensorFlowJob,
     )
+    from ._logging import RedactingFilter, configure_logging
     from ._resource import Terminated
     from ._share import ExternalShare, FileShare, SharePath
     from ._workspace import Experiment, Workspace
@@ -62,6 +63,7 @@ _WHERE = {
     **dict.fromkeys(["ClusterSpec", "GpuCluster"], "._cluster"),
     **dict.fromkeys(["AdminUser", "Azure", "StaticTokenCredential"], "._connection"),
     **dict.fromkeys(["Job", "OutputFile"], "._job"),
+    **dict.fromkeys(["RedactingFilter", "configure_logging"], "._logging"),
     **dict.fromkeys(["Caffe2Job", "CaffeJob", "ChainerJob", "CntkJob", "CustomJob", "CustomMpiJob", "HorovodJob",
                      "JobSpec", "OutputLocation", "PyTorchJob", "TensorFlowJob"], "._jobs"),
     "Terminated": "._resource",
@@ -106,5 +108,7 @@ __all__ = [
     "RuntimeUnavailable", "Terminated",
     # leaving Batch AI
     "to_azureml", "AzureMLExport",
+    # logs without secrets
+    "configure_logging", "RedactingFilter",
     "__version__",
 ]

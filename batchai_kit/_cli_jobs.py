@@ -1,4 +1,4 @@
-"""``batchai-kit job list|show|logs|download|terminate|delete``: jobs that already exist."""
+"""``batchai-kit job list|show|logs|files|download|terminate|delete``: jobs that already exist."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def job_fields(model: Any, experiment: str) -> list[tuple[str, Any]]:
 
 @click.group("job")
 def job() -> None:
-    """Jobs of a workspace: list, show, logs, download, terminate, delete."""
+    """Jobs of a workspace: list, show, logs, files, download, terminate, delete."""
 
 
 @job.command("list")
@@ -153,6 +153,21 @@ def job_logs(name: str, experiment: str, file: str, directory_id: str, follow: b
         click.echo(json.dumps({"job": name, "directoryId": directory_id, "file": file, "text": text}, indent=2))
     else:
         click.echo(text, nl=False)
+
+
+@job.command("files")
+@job_options
+@click.option("-d", "--directory-id", default="stdouterr", show_default=True, help="Output directory to list.")
+@click.option("--path", default=".", show_default=True, help="Folder within it.")
+@output_option
+def job_files(name: str, experiment: str, directory_id: str, path: str, output: str, **where: Any) -> None:
+    """List the files of one of a job's output directories (one level; download links are not shown)."""
+    with reported_errors():
+        entries = _job(where, experiment, name).files(directory_id, path)
+    rows = [(entry.path, "directory" if entry.is_directory else "file", entry.size,
+             entry.modified.isoformat() if entry.modified else None) for entry in entries]
+    emit(output, [{"path": p, "type": t, "bytes": b, "modified": m} for p, t, b, m in rows],
+         ["Path", "Type", "Bytes", "Modified"], rows)
 
 
 @job.command("download")

@@ -10,7 +10,7 @@ import attrs
 from . import _names
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
 from ._waiter import operation_deadline
-from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details
+from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._connection import AdminUser
@@ -54,6 +54,9 @@ class ClusterSpec:
     setup_output: Any = None  # SharePath or '$AZ_BATCHAI_MOUNT_ROOT/...' string for the setup task's logs
 
     def __attrs_post_init__(self) -> None:
+        register_secret(self.admin_password)
+        for value in self.setup_secrets.values():
+            register_secret(value)
         check_choice("priority", self.priority, PRIORITIES)
         autoscale = self.min_nodes is not None or self.max_nodes is not None
         if autoscale:

@@ -44,7 +44,7 @@ from ._waiter import (
     retry_for,
     sdk_polling_interval,
 )
-from .errors import ValidationError
+from .errors import ValidationError, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ class StaticTokenCredential:
     emulator's). The token never appears in its repr."""
 
     def __init__(self, token: str, *, lifetime_s: int = 3600):
-        if not token:
+        if not token or not isinstance(token, str):
             raise ValidationError("token", token, "must be a non-empty bearer token", secret=True)
+        register_secret(token)
         self._token = token
         self._lifetime_s = lifetime_s
 
@@ -107,6 +108,7 @@ class AdminUser:
             raise ValidationError("admin user name", self.name, "must not be empty")
         if not self.password and not self.ssh_public_key:
             raise ValidationError("admin user", self.name, "needs a password or an SSH public key (or both)")
+        register_secret(self.password)
 
 
 def _credential_repr(credential: object) -> str:
@@ -182,6 +184,7 @@ class Azure:
             )
         if self.storage_key:
             _check_storage_key(self.storage_key)
+            register_secret(self.storage_key)
         if self.files_endpoint is not None:
             parts = urlsplit(self.files_endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -217,6 +220,7 @@ class Azure:
             raise ValidationError("client_id", client_id, "must be the service principal's application id")
         if not secret:
             raise ValidationError("secret", secret, "must be the service principal's secret", secret=True)
+        register_secret(secret)
         authority: str | None = None
         if tenant is None and token_uri is None:
             raise ValidationError("tenant", None, "give the tenant (directory) id or the token_uri")
@@ -493,6 +497,9 @@ class Azure:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 
+        from ._logging import quiet_expected_storage_errors
+
+        quiet_expected_storage_errors()  # its ERROR lines for a 404 look-up or a 409 create are not errors
         endpoint = self.file_endpoint
         connection_string = (
             f"DefaultEndpointsProtocol={urlsplit(endpoint).scheme};AccountName={self.storage_account};"

@@ -308,7 +308,16 @@ class Job(LiveResource):
             log.debug("No stderr tail for job %s: %s", self.name, exc)
             tail = ""
         return JobFailed(self.name, exit_code=info.exit_code if info else None,
-                         errors=error_details(info.errors if info else None), stderr_tail=tail)
+                         errors=error_details(info.errors if info else None), stderr_tail=tail,
+                         secrets=self._known_secrets())
+
+    def _known_secrets(self) -> list[str]:
+        """What this job may print that must not be shown: its secret environment values, the
+        storage account key and the admin password."""
+        known = list(self.spec.secrets.values()) if self.spec is not None else []
+        admin = getattr(self.azure, "admin", None)
+        known += [v for v in (getattr(self.azure, "storage_key", None), getattr(admin, "password", None)) if v]
+        return known
 
     def stream(self, file: str = "stdout.txt", *, directory_id: str = STDOUTERR) -> Iterator[str]:
         """Yield the lines of an output file as they are written; ends when the job has ended

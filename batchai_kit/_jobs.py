@@ -48,7 +48,7 @@ from ._job_fields import (
     join_arguments,
     quote_argument,
 )
-from .errors import ValidationError
+from .errors import ValidationError, register_secret
 
 
 class _LazyModels:
@@ -149,6 +149,8 @@ class JobSpec:
     def __attrs_post_init__(self) -> None:
         if not self._TOOLKIT:
             raise TypeError("JobSpec is a base class: use CntkJob, PyTorchJob, CustomJob, ...")
+        for value in self.secrets.values():
+            register_secret(value)
         clash = sorted(set(self.env) & set(self.secrets))
         if clash:
             raise ValidationError("secrets name", clash[0], "is also given in env: give it in one of them")

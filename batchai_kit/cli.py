@@ -9,36 +9,47 @@ from pathlib import Path
 
 import click
 
+from ._cli_common import output_option
+
 
 @click.group()
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.version_option(package_name="batchai_kit")
 def main(verbose: int) -> None:
     """Azure Batch AI in a few lines, with an embedded local emulator."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ._logging import configure_logging
+
+    # Every record (the library's, urllib3's SAS links at DEBUG, the SDKs') is redacted of secrets.
+    configure_logging(logging.WARNING - 10 * min(verbose, 2))
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on; 0 picks a free one.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one. Default: the port of the last run on this data "
+                   "directory (a free one the first time, or if that one is taken).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(".batchai_kit/emulator"), show_default=True,
               help="Where state, shares and the TLS certificate live; reuse it to keep resources.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the endpoint, subscription, CA certificate path and a token here (JSON, mode 0600) "
                    "once ready.")
+@click.option("--proxy", is_flag=True,
+              help="Also run an HTTPS proxy that sends Azure's own host names (management.azure.com, "
+                   "login.microsoftonline.com, the storage account's file host) here, for code that cannot be "
+                   "given an endpoint: set HTTPS_PROXY to the proxy URL printed and REQUESTS_CA_BUNDLE to the "
+                   "CA certificate (docs/legacy.md).")
 @click.option("--faults", metavar="SPEC",
               help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
                    "(rates from 0 to 1; see docs/emulator.md).")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, faults: str | None) -> None:
+def emulator(host: str, port: int | None, data_dir: Path, ready_file: Path | None, proxy: bool,
+             faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
     from .errors import ValidationError
     from .local.emulator import Emulator
 
     try:
-        instance = Emulator(data_dir, host=host, port=port, faults=faults)
+        instance = Emulator(data_dir, host=host, port=port, faults=faults, proxy=proxy)
     except ValidationError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
     stop = threading.Event()
@@ -50,6 +61,9 @@ def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, faul
             instance.write_ready_file(ready_file)
         click.echo(f"Emulator listening on {info.arm_endpoint} (subscription {info.subscription_id}, "
                    f"CA certificate {info.ca_cert})", err=True)
+        if info.proxy_url:
+            click.echo(f"HTTPS proxy for Azure host names on {info.proxy_url}: HTTPS_PROXY={info.proxy_url} "
+                       f"NO_PROXY=127.0.0.1,localhost REQUESTS_CA_BUNDLE={info.ca_cert}", err=True)
         stop.wait()
     finally:
         click.echo("Stopping emulator", err=True)
@@ -89,11 +103,14 @@ def with_connection(command):
               type=click.Choice(["cluster", "job", "file_server", "experiment", "workspace", "resource_group",
                                  "share", "all"]), help="Kinds to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
-def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool) -> None:
+@output_option
+def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool,
+       output: str) -> None:
     """List what batchai_kit created and did not delete (from its journal); delete it on request."""
+    import attrs
     from rich.console import Console
-    from rich.table import Table
 
+    from ._cli_common import emit
     from ._gc import Collector
     from ._journal import Journal
     from .errors import BatchAIKitError
@@ -105,10 +122,12 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
         findings = collector.check(journal.alive())
     except BatchAIKitError as exc:
         raise click.ClickException(str(exc)) from None
-    table = Table("kind", "state", "id", "note")
-    for finding in findings:
-        table.add_row(finding.kind, finding.state, finding.id, finding.detail)
-    console.print(table if findings else "The journal lists nothing still alive.")
+    # a plain table: ids arrive whole in a pipe or a file, whatever the terminal's width
+    rows = [(finding.kind, finding.state, finding.id, finding.detail) for finding in findings]
+    if findings or output == "json":
+        emit(output, [attrs.asdict(finding) for finding in findings], ["Kind", "State", "Id", "Note"], rows)
+    else:
+        console.print("The journal lists nothing still alive.")
     chosen = set(kinds) if "all" not in kinds else None
     doomed = [f for f in findings if f.state == "alive" and (chosen is None or f.kind in chosen)]
     if not delete or not doomed:
@@ -144,8 +163,11 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
               help="Cluster nodes; more than 1 trains data-parallel over MPI, one rank per node.")
 @click.option("--processes", type=click.IntRange(1, 256),
               help="MPI ranks in all (default: one per node); more than 1 trains data-parallel.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256),
+              help="CPU threads for the job, shared by its ranks; the test error depends on it, so it is fixed.")
 def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None, ready_file: Path | None,
-               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None) -> None:
+               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None,
+               threads: int) -> None:
     """Train MNIST with CNTK on a Batch AI GPU cluster (Microsoft's quickstart).
 
     By default everything runs on the embedded emulator, where the job really trains in the
@@ -155,7 +177,8 @@ def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path
     from ._quickstart_cli import run_quickstart
 
     run_quickstart(epochs=epochs, out=out, keep=keep, use_azure=use_azure, config=config, ready_file=ready_file,
-                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes)
+                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes,
+                   threads=threads)
 
 
 def _register_subcommands() -> None:

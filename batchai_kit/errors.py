@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import threading
 import time
 from typing import Any, Iterable, Sequence
 
@@ -53,8 +54,36 @@ _SECRET_PATTERNS = [
 ]
 
 
-def scrub_secrets(text: str) -> str:
-    """``text`` with SAS signatures, account keys, tokens and passwords replaced by REDACTED."""
+# Secret values the library was given (storage keys, passwords, job secrets, tokens): wherever
+# one appears in a message it is replaced too, whatever surrounds it. Shorter values would mask
+# ordinary words.
+MIN_KNOWN_SECRET_LENGTH = 6
+_known_secrets: set[str] = set()
+_known_lock = threading.Lock()
+
+
+def register_secret(value: object) -> None:
+    """Remember ``value`` as a secret: ``scrub_secrets`` (error messages, the logging filter)
+    replaces it wherever it appears. Values shorter than 6 characters, and non-strings, are ignored."""
+    if isinstance(value, str) and len(value.strip()) >= MIN_KNOWN_SECRET_LENGTH:
+        with _known_lock:
+            _known_secrets.add(value.strip())
+
+
+def _replace_known(text: str, extra: Iterable[str] = ()) -> str:
+    with _known_lock:
+        values = set(_known_secrets)
+    values.update(v.strip() for v in extra if isinstance(v, str) and len(v.strip()) >= MIN_KNOWN_SECRET_LENGTH)
+    for value in sorted(values, key=len, reverse=True):  # a secret containing another goes first
+        if value in text:
+            text = text.replace(value, _REDACTED)
+    return text
+
+
+def scrub_secrets(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with SAS signatures, account keys, tokens and passwords replaced by REDACTED, and
+    every registered secret value (``register_secret``) and value in ``known`` too."""
+    text = _replace_known(text, known)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + _REDACTED, text)
     return text
@@ -260,7 +289,8 @@ class JobFailed(BatchAIKitError):
 
     ``job`` names it, ``exit_code`` is its exit code (``None`` if it never ran), ``errors`` what
     Azure reported (``error_codes`` their codes, e.g. ``JobFailed``, ``JobPreparationFailed``)
-    and ``stderr_tail`` the last lines of its stderr.txt when they could be read.
+    and ``stderr_tail`` the last lines of its stderr.txt when they could be read, with the values
+    in ``secrets`` (and every registered secret) masked.
     """
 
     def __init__(
@@ -270,16 +300,20 @@ class JobFailed(BatchAIKitError):
         exit_code: int | None = None,
         errors: Sequence[ErrorDetail] = (),
         stderr_tail: str = "",
+        secrets: Iterable[str] = (),
     ):
         self.job = job
         self.exit_code = exit_code
         self.errors = list(errors)
         self.error_codes = [e.code for e in self.errors if e.code]
-        self.stderr_tail = scrub_secrets(stderr_tail or "")
+        # What a job prints may include the secrets it was given: ``secrets`` (its secret
+        # environment values, the storage key...) are masked along with the usual patterns.
+        known = list(secrets)
+        self.stderr_tail = scrub_secrets(stderr_tail or "", known)
         how = "before running" if exit_code is None else f"with exit code {exit_code}"
         text = f"Job {job} failed {how}"
         if self.errors:
-            text += " (" + "; ".join(scrub_secrets(str(e)) for e in self.errors) + ")"
+            text += " (" + "; ".join(scrub_secrets(str(e), known) for e in self.errors) + ")"
         if self.stderr_tail.strip():
             text += ".\nLast lines of stderr.txt:\n" + self.stderr_tail.rstrip()
         else:

@@ -16,12 +16,15 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 from azure.core.credentials import AccessToken
 
 from ._faults import FaultInjector, FaultPlan
-from ._server import RunningServer, serve_https
+from ._private import open_private, private_directory
+from ._proxy import ConnectProxy, files_host_to_path, proxied_hosts
+from ._server import PortInUse, RunningServer, serve_https
 from ._threads import background_thread
 from ._tls import generate_self_signed
 from .aad import Authority, AuthorityApp, is_authority_path, open_authority
@@ -63,6 +66,7 @@ class EmulatorInfo:
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = attrs.field(default="", repr=False)
+    proxy_url: str = ""  # with Emulator(proxy=True): HTTPS_PROXY for code using Azure's hostnames
 
     @property
     def storage_connection_string(self) -> str:
@@ -76,7 +80,7 @@ class EmulatorInfo:
                 "files_endpoint": self.files_endpoint, "storage_account": self.storage_account,
                 "storage_key": self.storage_key, "location": "eastus", "pid": os.getpid(),
                 "authority": self.authority, "tenant_id": self.tenant_id, "client_id": self.client_id,
-                "client_secret": self.client_secret}
+                "client_secret": self.client_secret, "proxy_url": self.proxy_url}
 
 
 class LocalCredential:
@@ -109,9 +113,9 @@ class LocalCredential:
 class Emulator:
     """A running emulator; use :func:`emulator` or :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int | None = None,
                  timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True,
-                 faults: Any = None):
+                 faults: Any = None, proxy: bool = False):
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
@@ -129,9 +133,11 @@ class Emulator:
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self.info: EmulatorInfo | None = None
+        self.proxy_enabled = proxy
+        self.proxy: ConnectProxy | None = None
 
     def start(self) -> EmulatorInfo:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)  # 0700, also when it exists: it holds keys and secrets
         self.store = Store(self.data_dir / "state.sqlite3")
         subscription = self.store.meta("subscription_id")
         if subscription is None:
@@ -142,7 +148,8 @@ class Emulator:
         if storage_key is None:
             storage_key = generate_account_key()
             self.store.set_meta("storage_key", storage_key)
-        certificate = generate_self_signed(self.data_dir / "tls")
+        names = ("localhost", *proxied_hosts(STORAGE_ACCOUNT)) if self.proxy_enabled else ("localhost",)
+        certificate = generate_self_signed(self.data_dir / "tls", hostnames=names)
         self.files = FilesService(self.data_dir / "files", STORAGE_ACCOUNT, storage_key)
         self.control = ControlPlane(self.store, subscription, timings=self.timings)
         arm = ArmApp(self.control, self.authority, StorageAccount(STORAGE_ACCOUNT, storage_key))
@@ -152,8 +159,14 @@ class Emulator:
             log.info("Injecting faults: %s", self.fault_plan.describe())
         elif self.fault_plan is not None:  # a scripted choose(method, path)
             app = self.fault_injector = FaultInjector(app, choose=self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
-        self.server = serve_https(app, certificate, self.host, self.port)
+        if self.proxy_enabled:  # outermost: the layers below see every files request path-style
+            app = files_host_to_path(app, STORAGE_ACCOUNT)
+        self.server = self._serve(app, certificate)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
+        _rebase_share_urls(self.store, files_endpoint)
+        if self.proxy_enabled:
+            self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
+                                      host=self.host)
         if self.run_nodes:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
                                                   self.control.clock)
@@ -168,7 +181,8 @@ class Emulator:
                                  storage_key=storage_key, authority=self.server.base_url,
                                  tenant_id=self.authority.tenant_id,
                                  client_id=self.authority.principal.client_id,
-                                 client_secret=self.authority.principal.secret)
+                                 client_secret=self.authority.principal.secret,
+                                 proxy_url=self.proxy.url if self.proxy else "")
         log.info("Emulator ready at %s (data in %s)", self.server.base_url, self.data_dir)
         return self.info
 
@@ -177,6 +191,24 @@ class Emulator:
         if self.info is None:
             raise RuntimeError("the emulator is not started: call start() first")
         return self.info
+
+    def _serve(self, app: Any, certificate: Any) -> RunningServer:
+        """On the port asked for; else on the port of the last run on this data directory (so
+        ready files, configurations and URLs stay valid), or a free one if that is taken."""
+        assert self.store is not None
+        kept = self.store.meta("port")
+        if self.port is None and kept is not None:
+            try:
+                server = serve_https(app, certificate, self.host, int(kept))
+            except PortInUse:
+                log.warning("This data directory's emulator listened on port %s last time, but port %s is "
+                            "in use by another program: starting on a free port (configurations naming "
+                            "the old port need the new one)", kept, kept)
+                server = serve_https(app, certificate, self.host, 0)
+        else:
+            server = serve_https(app, certificate, self.host, self.port or 0)
+        self.store.set_meta("port", str(server.port))
+        return server
 
     def _dispatch(self, arm: ArmApp, authority: AuthorityApp):
         """One port for everything: ``/{account}/...`` is Azure Files, ``/{tenant}/oauth2/...`` and
@@ -214,8 +246,7 @@ class Emulator:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with open_private(temporary) as fh:
             json.dump(self._started.ready_file_content(), fh, indent=2)
         os.replace(temporary, path)
 
@@ -252,6 +283,8 @@ class Emulator:
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.join(timeout=10)
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.server is not None:
             self.server.stop()
         if self.control is not None:
@@ -276,3 +309,42 @@ def emulator(data_dir: Path | str | None = None, **kwargs) -> Iterator[Emulator]
         instance.start()
         stack.callback(instance.stop)
         yield instance
+
+
+_LOOPBACK = ("localhost", "::1")
+
+
+def _rebase_share_urls(store: Store, files_endpoint: str) -> None:
+    """Share URLs this emulator stored (cluster and job mounts) name it at the address of the run
+    that stored them; after a restart on another port, point them at this run's address, so that
+    what clients read back (and compare with their own share URLs) is still valid."""
+    current = urlsplit(files_endpoint)
+    account = current.path.strip("/")
+
+    def rebased(url: str) -> str:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        loopback = host in _LOOPBACK or host.startswith("127.")
+        segments = parts.path.lstrip("/").split("/", 1)
+        if not loopback or segments[0] != account or parts.netloc == current.netloc:
+            return url
+        return urlunsplit((current.scheme, current.netloc, parts.path, parts.query, parts.fragment))
+
+    def walk(value: Any) -> bool:
+        changed = False
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "azureFileUrl" and isinstance(item, str):
+                    new = rebased(item)
+                    changed |= new != item
+                    value[key] = new
+                else:
+                    changed |= walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                changed |= walk(item)
+        return changed
+
+    for doc in store:
+        if walk(doc):
+            store.put(doc)

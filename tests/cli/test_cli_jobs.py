@@ -147,3 +147,27 @@ def test_a_table_never_cuts_a_value():
 def test_logs_of_a_file_the_job_did_not_write_is_exit_4(cli, finished):
     result = cli("job", "logs", finished, *WHERE, "-e", EXPERIMENT, "--file", "nothing.txt")
     assert result.exit_code == ExitCode.NOT_FOUND and "nothing.txt" in result.stderr
+
+
+def test_job_files_lists_an_output_directory_without_its_download_links(cli, finished):
+    table = cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-d", "OUT")
+    assert table.exit_code == 0, table.stderr
+    assert [line.split()[:3] for line in table.stdout.splitlines()[2:]] == [["r.txt", "file", "7"]]
+    listed = json.loads(cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
+    assert {entry["path"] for entry in listed} >= {"stdout.txt", "stderr.txt"}
+    assert "sig=" not in json.dumps(listed)
+
+
+def test_a_ready_file_of_a_stopped_emulator_is_exit_5_at_once(tmp_path, kit_home):
+    from click.testing import CliRunner
+
+    from batchai_kit.cli import main
+    from batchai_kit.local.emulator import Emulator
+
+    stopped = Emulator(tmp_path / "stopped")
+    stopped.start()
+    stopped.write_ready_file(tmp_path / "stale.json")
+    stopped.stop()
+    result = CliRunner().invoke(main, ["job", "list", *WHERE, "--ready-file", str(tmp_path / "stale.json")])
+    assert result.exit_code == ExitCode.CONNECTION_FAILED
+    assert "is it still running?" in result.stderr

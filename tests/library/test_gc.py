@@ -3,6 +3,7 @@ deleted; what is already gone is marked so."""
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
@@ -169,3 +170,13 @@ def test_gc_never_touches_a_share_of_another_storage_account(azure, ready_file):
     [row] = [line for line in result.output.splitlines() if f"{other}/data" in line]
     assert "elsewhere" in row
     assert [a.id for a in Journal().alive()] == [f"{other}/data"]
+
+
+def test_gc_table_piped_keeps_whole_ids_and_json_parses(killed_after_creating_a_cluster, ready_file):
+    piped = CliRunner().invoke(main, ["gc", "--ready-file", str(ready_file)], env={"COLUMNS": "80"})
+    assert piped.exit_code == 0, piped.output
+    [row] = [line for line in piped.output.splitlines() if killed_after_creating_a_cluster in line]
+    assert row.split()[:3] == ["cluster", "alive", killed_after_creating_a_cluster]  # whole, though > 80 columns
+    as_json = CliRunner().invoke(main, ["gc", "--ready-file", str(ready_file), "-o", "json"])
+    [finding] = json.loads(as_json.stdout)
+    assert (finding["kind"], finding["state"], finding["id"]) == ("cluster", "alive", killed_after_creating_a_cluster)

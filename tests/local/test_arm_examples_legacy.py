@@ -23,17 +23,13 @@ import requests
 
 import batchai_kit.local
 
-from .test_arm_examples import EXAMPLE_SUBSCRIPTION, GUID, RunForever, shape_differences
+from .test_arm_examples import _CLUSTER_ERRORS, _SUBNET, EXAMPLE_SUBSCRIPTION, GUID, RunForever, shape_differences
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 SPECS = Path(batchai_kit.local.__file__).parent / "spec"
 VERSIONS = ("2017-09-01-preview", "2018-03-01")
 RG = "demo_resource_group"
 
-_SUBNET = "the example's cluster / file server is in a virtual network; the request names no subnet " \
-          "and the emulator does not invent one"
-_CLUSTER_ERRORS = "the emulator always reports the cluster's errors list (empty when there are none); " \
-                  "the spec has it, the example leaves it out"
 _FILE_SERVER_MOUNT = "the cluster was created from PutCluster.json, which mounts a file server; this example's " \
                      "does not"
 _SEGMENT = "2018-03-01 reports it (its spec and GetJob.json have it); these examples are 2017-09-01-preview's " \

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from .._private import open_private
+
 KEY_FILE = "signing-key.pem"
 CERT_FILE = "signing-cert.pem"
 
@@ -60,6 +62,7 @@ def load_or_create(directory: Path) -> SigningKey:
     """The signing key in *directory*, generated (mode 0600) on first use."""
     key_path, cert_path = directory / KEY_FILE, directory / CERT_FILE
     if key_path.exists() and cert_path.exists():
+        os.chmod(key_path, 0o600)  # also when an older emulator or a umask left it readable
         private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise ValueError(f"{key_path} does not hold an RSA key")
@@ -76,8 +79,7 @@ def load_or_create(directory: Path) -> SigningKey:
         .sign(private_key, hashes.SHA256())
     )
     temporary = key_path.with_name(KEY_FILE + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with open_private(temporary, "wb") as fh:
         fh.write(private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from .._private import private_sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     key TEXT PRIMARY KEY,
@@ -30,7 +32,7 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # it holds the storage key and job secrets
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
