@@ -169,9 +169,9 @@ class ArmApp(LegacyHandlers, AccountRoutes):
             operation_id = legacy.spec_operation(endpoint, version)
             if not endpoint.startswith(_DATED_VERSION_ENDPOINTS) and is_spec_operation(operation_id, version):
                 body = self._body(request) if request.method in ("PUT", "PATCH") else None
-                validate_request(operation_id, params, body, version)
+                kept = validate_request(operation_id, params, body, version)
                 request.environ[_QUERY] = validate_query(operation_id, request.args, version)
-                request.environ[_BODY] = body
+                request.environ[_BODY] = kept
             self.control.advance()
             handler = getattr(self, endpoint)
             answer = handler(request, **params)
