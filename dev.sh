@@ -10,6 +10,8 @@
 #                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
 #                                 against a running emulator (tests/conformance)
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
+#   ./dev.sh wheel-smoke          build the sdist and wheel, install the wheel in fresh venvs outside
+#                                 the checkout (Python 3.9-3.13) and run it there (CI runs it)
 #   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
 #                                 environments with the Batch AI SDKs of 2017-2018
 #   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
@@ -95,8 +97,13 @@ case "$command" in
         "$VENV/bin/ruff" check .
         "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
         ;;
+    wheel-smoke)
+        setup
+        "$VENV/bin/python" -m pip install --quiet 'build>=1.0'
+        exec bash scripts/wheel-smoke "$VENV/bin/python"
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|mutate|conformance|lint|setup|legacy|seed} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|mutate|conformance|lint|wheel-smoke|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac
