@@ -287,8 +287,11 @@ def check_ssh_public_key(value: object, *, field: str = "ssh_public_key") -> str
     except (binascii.Error, ValueError):
         raise _fail(field, _shorten(text), rule) from None
     declared = parts[0].encode()
-    if len(blob) < 4 + len(declared) or int.from_bytes(blob[:4], "big") != len(declared) \
-            or blob[4:4 + len(declared)] != declared:
+    if int.from_bytes(blob[:4], "big") != len(declared) or blob[4:4 + len(declared)] != declared:
+        raise _fail(field, _shorten(text), rule)
+    # after the type, at least one length-prefixed field of key material
+    material = blob[4 + len(declared):]
+    if not 0 < int.from_bytes(material[:4], "big") <= len(material) - 4:
         raise _fail(field, _shorten(text), rule)
     return text
 
