@@ -68,7 +68,9 @@ case "$command" in
         ;;
     test)
         setup
-        exec "$VENV/bin/python" -m pytest "$@"
+        # Parallel workers (pytest-xdist): most test time is waiting (emulated phases, polls,
+        # subprocesses), so 4 workers on 2 cores overlap it; BATCHAI_KIT_TEST_WORKERS=0 runs serially.
+        exec "$VENV/bin/python" -m pytest -n "${BATCHAI_KIT_TEST_WORKERS:-4}" --dist loadgroup "$@"
         ;;
     legacy)
         exec bash scripts/legacy-sdks "$VENV/bin/python"

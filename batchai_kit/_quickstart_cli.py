@@ -87,7 +87,7 @@ def _connection(use_azure: bool, config: Path | None, ready_file: Path | None, o
 
 def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None,
                    ready_file: Path | None, train_digits: int | None, test_digits: int | None,
-                   nodes: int = 1, processes: int | None = None) -> None:
+                   nodes: int = 1, processes: int | None = None, threads: int = quickstart.DEFAULT_THREADS) -> None:
     logging.getLogger("batchai_kit").setLevel(logging.WARNING)  # the console shows progress instead
     out = out.resolve()
     events = ConsoleEvents()
@@ -95,7 +95,8 @@ def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, confi
         azure = _connection(use_azure, config, ready_file, out)
         quickstart.check_runtime(azure)
         result = quickstart.run(azure, out, epochs=epochs, keep=keep, train_count=train_digits,
-                                test_count=test_digits, events=events, nodes=nodes, processes=processes)
+                                test_count=test_digits, events=events, nodes=nodes, processes=processes,
+                                threads=threads)
     except RuntimeUnavailable as exc:
         events._end_upload()
         raise click.ClickException(f"{exc}\nNothing was created.") from None

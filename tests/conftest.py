@@ -1,6 +1,17 @@
 import pytest
 
 
+def _trains(item) -> bool:
+    return item.get_closest_marker("cntk") is not None or "cntk_runtime" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items):
+    """Modules that train CNTK first, in their own order: with parallel workers (./dev.sh test),
+    the longest tests then start at once instead of trailing at the end."""
+    slow_modules = {item.module.__name__ for item in items if _trains(item) and getattr(item, "module", None)}
+    items.sort(key=lambda item: getattr(item, "module", None) is None or item.module.__name__ not in slow_modules)
+
+
 @pytest.fixture(scope="session")
 def cntk_runtime():
     """The installed CNTK runtime (``batchai-kit runtime install cntk``), or a skip saying why not."""

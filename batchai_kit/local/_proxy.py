@@ -18,6 +18,7 @@ import selectors
 import socket
 import socketserver
 import threading
+from typing import Callable
 
 log = logging.getLogger("batchai_kit.local.proxy")
 
@@ -32,6 +33,21 @@ _TIMEOUT = 30.0
 def proxied_hosts(storage_account: str) -> tuple[str, ...]:
     """The hostnames the proxy sends to the emulator (and its certificate names, with the proxy on)."""
     return (ARM_HOST, LOGIN_HOST, f"{storage_account}{FILES_SUFFIX}")
+
+
+def files_host_to_path(app: Callable, account: str) -> Callable:
+    """*app* taking requests to ``{account}.file.core.windows.net`` (``/{share}/...``, as they come
+    through the proxy) as the emulator's path-style ``/{account}/{share}/...``. The raw path the
+    client sent (``RAW_URI``) stays as it was: SharedKey signs ``/{account}`` + that path in both
+    styles."""
+    host_name = f"{account}{FILES_SUFFIX}"
+
+    def host_style(environ, start_response):
+        if environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower() == host_name:
+            environ["PATH_INFO"] = f"/{account}{environ.get('PATH_INFO', '')}"
+        return app(environ, start_response)
+
+    return host_style
 
 
 class _Tunnel(socketserver.BaseRequestHandler):

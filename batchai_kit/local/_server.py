@@ -10,6 +10,7 @@ connection it still holds.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket
 import ssl
@@ -17,8 +18,9 @@ import threading
 from typing import Callable, cast
 
 import attrs
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import ThreadedWSGIServer
 
+from ._keepalive import KeepAliveHandler
 from ._threads import background_thread, block_interrupts_in_this_thread
 from ._tls import CertificatePair
 
@@ -35,7 +37,15 @@ class ConnectionLimits:
     max_connections: int = 256
 
 
-class _QuietHandler(WSGIRequestHandler):
+class PortInUse(Exception):
+    """The port asked for is taken (werkzeug would print and exit instead)."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(f"port {port} is in use on {host}")
+        self.port = port
+
+
+class _QuietHandler(KeepAliveHandler):
     """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens.
 
     Nagle's algorithm off (TCP_NODELAY): with it, each small response waited ~12 ms for the
@@ -74,6 +84,14 @@ class _HardenedServer(ThreadedWSGIServer):
         self._open: dict[socket.socket, threading.Thread] = {}
         self._open_lock = threading.Lock()
         self._closing = False
+
+    def server_bind(self) -> None:
+        try:
+            super().server_bind()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(str(self.server_address[0]), int(self.server_address[1])) from None
+            raise
 
     def get_request(self):
         # no handshake here: that would let one silent client block every other one

@@ -347,3 +347,20 @@ def test_the_recipes_json_files_describe_the_quickstarts_job_and_cluster():
     assert job.outputs == {"MODEL": bk.OutputLocation(share.root.mount_path, "Models")}
     assert job.stdouterr == share.root.mount_path
     assert job.script == "$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py"
+
+
+def test_a_bad_variable_name_is_reported_at_its_own_path():
+    body = cluster(share_entry("https://myaccount.file.core.windows.net/myshare"))
+    body["properties"]["nodeSetup"]["setupTask"] = {"commandLine": "true", "stdOutErrPathPrefix": MOUNT,
+                                                    "secrets": [{"name": "1BAD", "value": "x"}]}
+    with pytest.raises(bk.ValidationError) as caught:
+        bk.ClusterSpec.from_json(body, azure=AZURE)
+    assert caught.value.field == "properties.nodeSetup.setupTask.secrets[0].name"
+    assert caught.value.value == "1BAD"
+
+
+def test_an_auto_scale_range_upside_down_names_the_minimum():
+    body = {"vmSize": "STANDARD_D1", "scaleSettings": {"autoScale": {"minimumNodeCount": 3, "maximumNodeCount": 1}}}
+    with pytest.raises(bk.ValidationError) as caught:
+        bk.ClusterSpec.from_json(body)
+    assert caught.value.field == "scaleSettings.autoScale.minimumNodeCount"
