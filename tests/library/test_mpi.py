@@ -1,13 +1,10 @@
 """MPI jobs on the emulator: processCount processes through mpirun, spread over the job's nodes."""
 
-import shutil
-
 import pytest
 
 import batchai_kit as bk
 
-needs_mpirun = pytest.mark.skipif(shutil.which("mpirun") is None,
-                                  reason="mpirun is missing: scripts/install-system-deps installs openmpi-bin")
+needs_mpirun = pytest.mark.usefixtures("mpirun")  # skips, or fails where runtimes are required
 
 
 @needs_mpirun
