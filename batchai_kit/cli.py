@@ -163,18 +163,27 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
               help="Cluster nodes; more than 1 trains data-parallel over MPI, one rank per node.")
 @click.option("--processes", type=click.IntRange(1, 256),
               help="MPI ranks in all (default: one per node); more than 1 trains data-parallel.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256),
+              help="CPU threads for the job, shared by its ranks; the test error depends on it, so it is fixed.")
+@click.option("--install/--no-install", "install", default=True, show_default=True,
+              help="On the emulator, install the CNTK runtime (CPython 3.6 + cntk 2.7) on first use.")
+@click.option("--allow-apt", is_flag=True,
+              help="As root on Debian/Ubuntu, let that install apt-get the Open MPI package it needs.")
 def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None, ready_file: Path | None,
-               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None) -> None:
+               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None,
+               threads: int, install: bool, allow_apt: bool) -> None:
     """Train MNIST with CNTK on a Batch AI GPU cluster (Microsoft's quickstart).
 
     By default everything runs on the embedded emulator, where the job really trains in the
-    CNTK runtime; --azure, --config or --ready-file run the same flow elsewhere. --nodes 2
-    trains data-parallel across two nodes (on the emulator the nodes share this machine's cores).
+    CNTK runtime, installed on first use (--no-install refuses); --azure, --config or --ready-file
+    run the same flow elsewhere. --nodes 2 trains data-parallel across two nodes (on the emulator
+    the nodes share this machine's cores).
     """
     from ._quickstart_cli import run_quickstart
 
     run_quickstart(epochs=epochs, out=out, keep=keep, use_azure=use_azure, config=config, ready_file=ready_file,
-                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes)
+                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes,
+                   threads=threads, install=install, allow_apt=allow_apt)
 
 
 def _register_subcommands() -> None:

@@ -92,6 +92,11 @@ class LocalNodeRunner:
         return doc["id"].strip("/").split("/")
 
     def cluster_path_segment(self, cluster: dict) -> str:
+        """Where a cluster's setup task output goes under its prefix: the suffix the cluster
+        reports (2018-05-01), else the same shape built from its id."""
+        task = (cluster["properties"].get("nodeSetup") or {}).get("setupTask") or {}
+        if task.get("stdOutErrPathSuffix"):
+            return task["stdOutErrPathSuffix"]
         parts = self._segments(cluster)
         if len(parts) == 8:  # .../providers/Microsoft.BatchAI/clusters/{c}: API 2017-09-01-preview, 2018-03-01
             return f"{parts[1]}/{parts[3]}/clusters/{parts[7]}/{cluster['internal']['guid']}"

@@ -18,6 +18,9 @@ from batchai_kit._share import FileShare, ShareEntry, SharePath
 from batchai_kit.errors import NotFound, ValidationError
 from batchai_kit.local.emulator import emulator
 
+# One module-scoped emulator: keep this module on one parallel worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("library_share")
+
 BIG = 9 << 20  # above the SDK's 4 MiB range size: three ranges, sent in parallel
 
 
