@@ -326,7 +326,7 @@ class FileShare(EnsuredResource):
         remote: str | SharePath = "",
         *,
         workers: int = 4,
-        max_connections: int = 4,
+        max_connections: int = 8,
         progress: Callable[[TransferProgress], None] | None = None,
         verify: bool = False,
     ) -> TransferReport:
@@ -352,7 +352,7 @@ class FileShare(EnsuredResource):
         local: str | os.PathLike[str],
         *,
         workers: int = 4,
-        max_connections: int = 4,
+        max_connections: int = 8,
         progress: Callable[[TransferProgress], None] | None = None,
     ) -> TransferReport:
         """Download the file or directory tree ``remote`` to ``local``.
