@@ -5,10 +5,13 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh mutate [module...]   mutation testing (mutmut) of the modules in docs/mutation.md
 #   ./dev.sh conformance [args]   the conformance suite: the real Azure CLI (installed into its own
 #                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
 #                                 against a running emulator (tests/conformance)
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
+#   ./dev.sh wheel-smoke          build the sdist and wheel, install the wheel in fresh venvs outside
+#                                 the checkout (Python 3.9-3.13) and run it there (CI runs it)
 #   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
 #                                 environments with the Batch AI SDKs of 2017-2018
 #   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
@@ -68,7 +71,16 @@ case "$command" in
         ;;
     test)
         setup
-        exec "$VENV/bin/python" -m pytest "$@"
+        # setup installed every runtime: a test that finds one missing fails instead of skipping.
+        # Parallel workers (pytest-xdist): most test time is waiting (emulated phases, polls,
+        # subprocesses), so 4 workers on 2 cores overlap it; BATCHAI_KIT_TEST_WORKERS=0 runs serially.
+        BATCHAI_KIT_REQUIRE_RUNTIME=${BATCHAI_KIT_REQUIRE_RUNTIME:-1} \
+            exec "$VENV/bin/python" -m pytest -n "${BATCHAI_KIT_TEST_WORKERS:-4}" --dist loadgroup "$@"
+        ;;
+    mutate)
+        setup
+        "$VENV/bin/python" -m pip install --quiet -e '.[mutation]'
+        exec "$VENV/bin/python" scripts/mutate "$@"
         ;;
     legacy)
         exec bash scripts/legacy-sdks "$VENV/bin/python"
@@ -85,8 +97,13 @@ case "$command" in
         "$VENV/bin/ruff" check .
         "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
         ;;
+    wheel-smoke)
+        setup
+        "$VENV/bin/python" -m pip install --quiet 'build>=1.0'
+        exec bash scripts/wheel-smoke "$VENV/bin/python"
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|conformance|lint|setup|legacy|seed} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|mutate|conformance|lint|wheel-smoke|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac

@@ -230,8 +230,10 @@ def _compute(name: str, cluster: dict[str, Any], vm_size: str | None, notes: lis
         compute["max_instances"] = max(target, 1)
         notes.append(f"The Batch AI cluster kept {target} node(s) allocated; the AmlCompute cluster scales between 0 "
                      f"and {max(target, 1)} and releases idle nodes (set min_instances: {target} to keep them).")
-        if (scale.get("manual") or {}).get("nodeDeallocationOption"):
-            notes.append("manual.nodeDeallocationOption has no AmlCompute counterpart.")
+        option = (scale.get("manual") or {}).get("nodeDeallocationOption") or "requeue"
+        if option.lower() != "requeue":  # the default, and what AmlCompute does on its own
+            notes.append(f"manual.nodeDeallocationOption {option!r} has no AmlCompute counterpart (AmlCompute "
+                         "requeues the jobs of a node it takes away).")
     priority = (cluster.get("vmPriority") or "dedicated").lower()
     compute["tier"] = TIERS.get(priority, "dedicated")
     if priority == "lowpriority":
@@ -433,9 +435,9 @@ class _JobPorter:
             return " ".join(part for part in (interpreter, _quote(script), settings.get(args_field) or "") if part)
 
         if key in ("customToolkitSettings", "customMpiSettings"):
-            command = settings.get("commandLine")
+            command: str = settings.get("commandLine") or ""
             if not command:
-                raise ValidationError(f"job.properties.{key}.commandLine", command, "is required")
+                raise ValidationError(f"job.properties.{key}.commandLine", settings.get("commandLine"), "is required")
             return command
         if key == "cntkSettings" and (settings.get("languageType") or "Python").lower() == "brainscript":
             return " ".join(part for part in ("cntk", f"configFile={_quote(settings['configFilePath'])}",

@@ -130,12 +130,29 @@ def connect(ready_file: Optional[Path], config: Optional[Path], use_azure: bool,
         if not ready_file.is_file():
             raise click.BadParameter(f"{ready_file} does not exist: is the emulator running "
                                      "(batchai-kit emulator --ready-file ...)?", param_hint="--ready-file")
-        return Azure.from_ready_file(ready_file)
+        azure = Azure.from_ready_file(ready_file)
+        _check_listening(azure.arm_endpoint, ready_file)
+        return azure
     if config is not None:
         return Azure.from_config(config)
     if use_azure or not embedded_default:
         return Azure.from_env()
     return Azure.local()
+
+
+def _check_listening(endpoint: str, ready_file: Path) -> None:
+    """An emulator that is not running refuses at once: say so now, rather than retrying for
+    minutes as the library does for a service that may come back."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 443), timeout=5):
+            pass
+    except OSError as exc:
+        raise ConnectionFailed(f"the emulator of {ready_file} does not answer at {endpoint} ({exc.strerror or exc}): "
+                               "is it still running? (batchai-kit emulator --ready-file ...)") from None
 
 
 # --- output ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ._names import check_env_var_name
 from .errors import UnsupportedSetting, ValidationError
 
 log = logging.getLogger("batchai_kit.spec_json")
@@ -228,6 +229,8 @@ def _variables(parent: _Object, key: str, *, secret: bool) -> dict[str, str]:
         item.finish()  # a Key Vault reference instead of the value is refused here, by name
         if value is None:
             raise ValidationError(item.at("value"), None, "is required")
+        _build(check_env_var_name, {"value": name}, _rename_errors({"environment variable name": item.at("name")},
+                                                                     item.path))
         if name in found:
             raise ValidationError(item.at("name"), name, "is given twice")
         found[name] = value
@@ -485,8 +488,7 @@ def read_cluster(source: Any, *, azure: Any = None) -> tuple[Any, Optional[str]]
               "setup_command": props.at("nodeSetup.setupTask.commandLine"),
               "setup_env": props.at("nodeSetup.setupTask.environmentVariables"),
               "setup_secrets": props.at("nodeSetup.setupTask.secrets"),
-              "setup_output": props.at("nodeSetup.setupTask.stdOutErrPathPrefix"),
-              "env": props.at("nodeSetup.setupTask.environmentVariables")}
+              "setup_output": props.at("nodeSetup.setupTask.stdOutErrPathPrefix")}
     kwargs: dict[str, Any] = {"vm_size": props.take("vmSize", required=True)}
     priority = props.take("vmPriority")
     if priority is not None:
@@ -497,7 +499,7 @@ def read_cluster(source: Any, *, azure: Any = None) -> tuple[Any, Optional[str]]
         if (manual is None) == (auto is None):
             raise ValidationError(scale.path, dict(scale.value), "must give exactly one of manual and autoScale")
         if manual is not None:
-            fields.update(nodes=manual.at("targetNodeCount"), node=manual.at("targetNodeCount"))
+            fields.update(nodes=manual.at("targetNodeCount"))
             kwargs["nodes"] = manual.take("targetNodeCount", int, required=True)
             deallocation = manual.take("nodeDeallocationOption")
             if deallocation is not None and deallocation.lower() != "requeue":
@@ -507,7 +509,8 @@ def read_cluster(source: Any, *, azure: Any = None) -> tuple[Any, Optional[str]]
         if auto is not None:
             fields.update({"nodes": auto.at("initialNodeCount"), "min_nodes/max_nodes": auto.path,
                            "min_nodes": auto.at("minimumNodeCount"), "max_nodes": auto.at("maximumNodeCount"),
-                           "minimum": auto.at("minimumNodeCount"), "maximum": auto.at("maximumNodeCount")})
+                           "minimum node count": auto.at("minimumNodeCount"),
+                           "maximum node count": auto.at("maximumNodeCount")})
             kwargs["min_nodes"] = auto.take("minimumNodeCount", int, required=True)
             kwargs["max_nodes"] = auto.take("maximumNodeCount", int, required=True)
             initial = auto.take("initialNodeCount", int)

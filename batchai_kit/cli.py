@@ -25,8 +25,9 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on; 0 picks a free one.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one. Default: the port of the last run on this data "
+                   "directory (a free one the first time, or if that one is taken).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(".batchai_kit/emulator"), show_default=True,
               help="Where state, shares and the TLS certificate live; reuse it to keep resources.")
@@ -41,7 +42,7 @@ def main(verbose: int) -> None:
 @click.option("--faults", metavar="SPEC",
               help="Inject faults, e.g. '429=0.1,500=0.05,503=0.05,reset=0.02,lost=0.02,slow=0.05,seed=1' "
                    "(rates from 0 to 1; see docs/emulator.md).")
-def emulator(host: str, port: int, data_dir: Path, ready_file: Path | None, proxy: bool,
+def emulator(host: str, port: int | None, data_dir: Path, ready_file: Path | None, proxy: bool,
              faults: str | None) -> None:
     """Run the local Batch AI + Azure Files emulator until SIGINT or SIGTERM."""
     from .errors import ValidationError
@@ -162,18 +163,27 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
               help="Cluster nodes; more than 1 trains data-parallel over MPI, one rank per node.")
 @click.option("--processes", type=click.IntRange(1, 256),
               help="MPI ranks in all (default: one per node); more than 1 trains data-parallel.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256),
+              help="CPU threads for the job, shared by its ranks; the test error depends on it, so it is fixed.")
+@click.option("--install/--no-install", "install", default=True, show_default=True,
+              help="On the emulator, install the CNTK runtime (CPython 3.6 + cntk 2.7) on first use.")
+@click.option("--allow-apt", is_flag=True,
+              help="As root on Debian/Ubuntu, let that install apt-get the Open MPI package it needs.")
 def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None, ready_file: Path | None,
-               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None) -> None:
+               train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None,
+               threads: int, install: bool, allow_apt: bool) -> None:
     """Train MNIST with CNTK on a Batch AI GPU cluster (Microsoft's quickstart).
 
     By default everything runs on the embedded emulator, where the job really trains in the
-    CNTK runtime; --azure, --config or --ready-file run the same flow elsewhere. --nodes 2
-    trains data-parallel across two nodes (on the emulator the nodes share this machine's cores).
+    CNTK runtime, installed on first use (--no-install refuses); --azure, --config or --ready-file
+    run the same flow elsewhere. --nodes 2 trains data-parallel across two nodes (on the emulator
+    the nodes share this machine's cores).
     """
     from ._quickstart_cli import run_quickstart
 
     run_quickstart(epochs=epochs, out=out, keep=keep, use_azure=use_azure, config=config, ready_file=ready_file,
-                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes)
+                   train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes,
+                   threads=threads, install=install, allow_apt=allow_apt)
 
 
 def _register_subcommands() -> None:

@@ -34,6 +34,10 @@ IMAGE = "microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0"
 RESOURCE_GROUP, WORKSPACE, CLUSTER, EXPERIMENT = "batchaiquickstart", "quickstart", "mycluster", "quickstart"
 SHARE, MOUNT, SAMPLE_DIR = "batchaiquickstart", "azurefileshare", "mnistcntksample"
 DEFAULT_EPOCHS = 15
+# CPU threads for the whole job, split between its MPI ranks. Pinned, not "all cores": CNTK's
+# CPU arithmetic (and so the test error) depends on the thread count, so a fixed one gives the
+# same figures on machines with different core counts.
+DEFAULT_THREADS = 2
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+): loss ([0-9.]+), error ([0-9.]+)%(?:, held-out error ([0-9.]+)%)?, "
                     r"(\d+) samples/s")
 _RANK = re.compile(r"^Rank (\d+)/(\d+): (\d+) samples per epoch, (\d+) samples/s")
@@ -95,14 +99,32 @@ class Events:
             log.info("%s (%s bytes): %s", entry.name, entry.size, "download link issued" if entry.url else "-")
 
 
+# Where the recipe is: inside an installed wheel (setup.py copies it there), else in the checkout
+# an editable install or a plain import runs from.
+PACKAGED_RECIPE = Path(__file__).resolve().parent / "_recipes" / "cntk_mnist"
+CHECKOUT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "cntk_mnist"
+
+
+def _is_recipe(path: Path) -> bool:
+    return (path / "ConvNet_MNIST.py").is_file() and (path / "prepare_data.py").is_file()
+
+
 def recipe_dir() -> Path:
-    """The cntk_mnist recipe: ``$BATCHAI_KIT_RECIPE`` or ``recipes/cntk_mnist`` of this checkout."""
+    """The cntk_mnist recipe: ``$BATCHAI_KIT_RECIPE`` if set, else the copy shipped in the wheel,
+    else ``recipes/cntk_mnist`` of the checkout batchai_kit runs from."""
     configured = os.environ.get(RECIPE_ENV)
-    path = Path(configured) if configured else Path(__file__).resolve().parent.parent / "recipes" / "cntk_mnist"
-    if not (path / "ConvNet_MNIST.py").is_file() or not (path / "prepare_data.py").is_file():
-        raise ValidationError(RECIPE_ENV, str(path), "must be the recipes/cntk_mnist directory of a batchai_kit "
-                                                     "checkout (holding ConvNet_MNIST.py and prepare_data.py)")
-    return path
+    if configured:
+        if not _is_recipe(Path(configured)):
+            raise ValidationError(RECIPE_ENV, configured, "must be a cntk_mnist recipe directory "
+                                                          "(holding ConvNet_MNIST.py and prepare_data.py)")
+        return Path(configured)
+    for candidate in (PACKAGED_RECIPE, CHECKOUT_RECIPE):
+        if _is_recipe(candidate):
+            return candidate
+    raise ValidationError(RECIPE_ENV, None, f"is not set and the cntk_mnist recipe is missing: neither "
+                                            f"{PACKAGED_RECIPE} (an installed wheel) nor {CHECKOUT_RECIPE} (a "
+                                            "checkout) holds it; reinstall batchai_kit or point "
+                                            f"{RECIPE_ENV} at a copy")
 
 
 def _prepare_data_module(recipe: Path) -> Any:
@@ -150,10 +172,19 @@ def parse_ranks(text: str) -> list[Rank]:
     return [found[index] for index in sorted(found)]
 
 
+def can_plot() -> bool:
+    """Whether matplotlib (the ``[quickstart]`` extra) is installed, so a curve can be drawn."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Path | None:
     """A PNG of training loss (left axis), training and held-out error per epoch (right axis);
-    None without epochs. Older logs without per-epoch held-out errors show the final one as a line."""
+    None without epochs, or without matplotlib (logged). Older logs without per-epoch held-out
+    errors show the final one as a line."""
     if not epochs:
+        return None
+    if not can_plot():
+        log.warning("No training curve: matplotlib is not installed (pip install 'batchai_kit[quickstart]')")
         return None
     import matplotlib
 
@@ -192,15 +223,16 @@ def check_runtime(azure: Any) -> None:
     require_runtime("cntk")
 
 
-def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
+def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EPOCHS, keep: bool = False,
         train_count: int | None = None, test_count: int | None = None, location: str | None = None,
         events: Events | None = None, job_name: str | None = None, nodes: int = 1,
-        processes: int | None = None) -> QuickstartResult:
+        processes: int | None = None, threads: int = DEFAULT_THREADS) -> QuickstartResult:
     """Run the quickstart; write logs, model and curve under *workdir*; return the figures.
 
     ``nodes`` > 1 (or ``processes`` > 1) trains data-parallel: a cluster of ``nodes`` nodes and a
     CNTK job over all of them with ``processes`` MPI ranks (default: one per node), which Batch AI
-    (and the emulator) launch through mpirun.
+    (and the emulator) launch through mpirun. ``threads`` CPU threads are shared out between the
+    ranks (at least one each); the same settings give the same figures, run after run.
 
     A failing job raises :class:`~batchai_kit.JobFailed` after its logs were saved under
     ``workdir/logs``; the cluster is deleted either way.
@@ -209,8 +241,10 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
         raise ValidationError("epochs", epochs, "must be at least 1")
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         raise ValidationError("nodes", nodes, "must be a whole number of at least 1")
-    if processes is not None and (not isinstance(processes, int) or isinstance(processes, bool) or processes < 1):
-        raise ValidationError("processes", processes, "must be a whole number of at least 1")
+    for field, value in (("processes", processes), ("threads", threads)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValidationError(field, value, "must be a whole number of at least 1")
+    rank_count = processes or nodes
     events = events or Events()
     started = time.monotonic()
     workdir = Path(workdir).resolve()
@@ -237,7 +271,8 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
                     name=name, image=IMAGE, node_count=nodes, process_count=processes, stdouterr=share.root,
                     inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
                     script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
-                    args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs}")
+                    args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs} "
+                         f"--threads {max(1, threads // rank_count)}")
                 events.phase(f"Submitting CNTK job {name}")
                 job = cluster.submit(spec, experiment=EXPERIMENT)
                 failure: JobFailed | None = None
@@ -262,4 +297,4 @@ def run(azure: Any, workdir: str | os.PathLike, *, epochs: int = DEFAULT_EPOCHS,
 
 
 __all__ = ["run", "Events", "QuickstartResult", "Epoch", "Rank", "parse_log", "parse_ranks", "plot_curve",
-           "stage_sample", "recipe_dir"]
+           "can_plot", "stage_sample", "recipe_dir"]

@@ -1,16 +1,71 @@
+import os
+import shutil
+
 import pytest
+
+# Set (to 1) where every runtime a test needs must be there: ./dev.sh test and CI set it. A test
+# whose runtime is missing then fails instead of skipping, so a broken install cannot pass.
+REQUIRE_RUNTIME_ENV = "BATCHAI_KIT_REQUIRE_RUNTIME"
+
+
+def runtime_required() -> bool:
+    """Whether a missing runtime fails the test: $BATCHAI_KIT_REQUIRE_RUNTIME, else $CI."""
+    flag = os.environ.get(REQUIRE_RUNTIME_ENV)
+    if flag is None:
+        flag = os.environ.get("CI", "")
+    return flag.strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_runtime(reason: str) -> None:
+    """Skip the test for ``reason`` or, where runtimes are required, fail it."""
+    if runtime_required():
+        pytest.fail(f"{reason} (required here: {REQUIRE_RUNTIME_ENV}=1 or CI is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _trains(item) -> bool:
+    return item.get_closest_marker("cntk") is not None or "cntk_runtime" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items):
+    """Modules that train CNTK first, in their own order: with parallel workers (./dev.sh test),
+    the longest tests then start at once instead of trailing at the end."""
+    slow_modules = {item.module.__name__ for item in items if _trains(item) and getattr(item, "module", None)}
+    items.sort(key=lambda item: getattr(item, "module", None) is None or item.module.__name__ not in slow_modules)
 
 
 @pytest.fixture(scope="session")
 def cntk_runtime():
-    """The installed CNTK runtime (``batchai-kit runtime install cntk``), or a skip saying why not."""
+    """The installed CNTK runtime (``batchai-kit runtime install cntk``), or a skip (a failure where
+    runtimes are required) saying why not."""
     from batchai_kit.local.runtimes import get_runtime
 
     runtime = get_runtime("cntk")
     status = runtime.check()
     if not status.ok:
-        pytest.skip(f"CNTK runtime unavailable: {status.detail}")
+        missing_runtime(f"CNTK runtime unavailable: {status.detail}")
     return runtime
+
+
+@pytest.fixture(scope="session")
+def python36():
+    """A real CPython 3.6 (what the CNTK runtime is built from), or a skip / failure as above."""
+    from batchai_kit.errors import RuntimeUnavailable
+    from batchai_kit.local.runtimes import find_python36
+
+    try:
+        return find_python36()
+    except RuntimeUnavailable as exc:
+        missing_runtime(f"no CPython 3.6 on this machine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mpirun():
+    """The mpirun of Debian's openmpi-bin (scripts/install-system-deps), or a skip / failure as above."""
+    path = shutil.which("mpirun")
+    if path is None:
+        missing_runtime("mpirun is missing: scripts/install-system-deps installs openmpi-bin")
+    return path
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ def test_parse_log_reads_epochs_and_the_final_test_error():
 
 def test_parse_log_reads_the_held_out_error_of_each_epoch_and_the_ranks():
     text = ("CNTK 2.7 on CPU, 2 ranks (data parallel)\n"
+            "Held-out error after each epoch: 500 of the 500 test samples\n"
             "Epoch 1/2: loss 1.3642, error 42.90%, held-out error 29.00%, 1167 samples/s\n"
             "Rank 1/2: 1000 samples per epoch, 729 samples/s\n"
             "Epoch 2/2: loss 0.5196, error 15.70%, held-out error 7.80%, 1725 samples/s\n"
@@ -82,30 +83,38 @@ def test_the_two_node_quickstart_trains_data_parallel_with_both_ranks_in_the_log
     epochs, error, samples = parse_log(log)
     assert [e.number for e in epochs] == [1, 2] and all(e.held_out_error is not None for e in epochs)
     assert log.count("Final test error") == 1 and samples == 200  # rank 0 alone evaluates and reports
-    assert epochs[-1].held_out_error == error
+    assert epochs[-1].held_out_error == error  # 200 test digits: the per-epoch subset is all of them
     assert "Data-parallel: 2 MPI ranks" in result.stdout
     assert (tmp_path / "out" / "model" / "ConvNet_MNIST.dnn").stat().st_size > 10_000
     assert resources_left(tmp_path / "out" / "emulator") == ([], [])
 
 
 @pytest.mark.cntk
-def test_the_training_script_gives_the_same_figures_twice(tmp_path, cntk_runtime):
-    """Fixed seeds, deterministic algorithms and a fixed minibatch order: run-to-run identical."""
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_the_training_script_gives_the_same_figures_twice(tmp_path, cntk_runtime, ranks):
+    """Fixed seeds, deterministic algorithms, a fixed minibatch order and thread count: one
+    process or two MPI ranks, a second run prints exactly the same figures."""
     sys.path.insert(0, str(recipe_dir()))
     try:
         import prepare_data
     finally:
         sys.path.remove(str(recipe_dir()))
     prepare_data.prepare_sample(tmp_path / "in", 300, 100)
+    launcher = []
+    if ranks > 1:
+        mpirun = shutil.which("mpirun")
+        assert mpirun, "mpirun is missing: scripts/install-system-deps installs openmpi-bin"
+        launcher = [mpirun, "-np", str(ranks), "--oversubscribe", *(["--allow-run-as-root"] if os.geteuid() == 0 else [])]
     logs = []
     for run in ("a", "b"):
-        out = subprocess.run([str(cntk_runtime.python), str(recipe_dir() / "ConvNet_MNIST.py"), str(tmp_path / "in"),
-                              str(tmp_path / run), "--epochs", "2", "--threads", "1"],
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run([*launcher, str(cntk_runtime.python), str(recipe_dir() / "ConvNet_MNIST.py"),
+                              str(tmp_path / "in"), str(tmp_path / run), "--epochs", "2", "--threads", "1"],
+                             capture_output=True, text=True, timeout=300, env=cntk_runtime.process_environ())
         assert out.returncode == 0, out.stderr
         epochs, error, _ = parse_log(out.stdout)
-        logs.append(([(e.loss, e.error, e.held_out_error) for e in epochs], error))
+        logs.append(([(e.loss, e.error, e.held_out_error) for e in epochs], error, len(parse_ranks(out.stdout))))
     assert logs[0] == logs[1] and len(logs[0][0]) == 2
+    assert logs[0][2] == (ranks if ranks > 1 else 0)
 
 
 @pytest.mark.cntk
@@ -133,10 +142,11 @@ def test_a_failing_job_exits_non_zero_with_its_logs_and_no_cluster(tmp_path, cnt
     assert resources_left(tmp_path / "out" / "emulator")[1] == []
 
 
-def test_without_the_cntk_runtime_it_says_how_to_get_it_before_creating_anything(tmp_path):
-    result = run_quickstart(tmp_path, "--epochs", "1",
+def test_with_no_install_and_no_cntk_runtime_it_says_how_to_get_it_before_creating_anything(tmp_path):
+    result = run_quickstart(tmp_path, "--epochs", "1", "--no-install",
                             env={"BATCHAI_KIT_CNTK_RUNTIME": str(tmp_path / "no-runtime-here")})
     assert result.returncode != 0
     assert "batchai-kit runtime install cntk" in result.stderr
     assert "Nothing was created" in result.stderr
-    assert resources_left(tmp_path / "out" / "emulator") == ([], [])
+    assert not (tmp_path / "out" / "emulator").exists()  # not even an emulator was started
+    assert not (tmp_path / "no-runtime-here").exists()

@@ -10,6 +10,7 @@ connection it still holds.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket
 import ssl
@@ -36,6 +37,14 @@ class ConnectionLimits:
     max_connections: int = 256
 
 
+class PortInUse(Exception):
+    """The port asked for is taken (werkzeug would print and exit instead)."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(f"port {port} is in use on {host}")
+        self.port = port
+
+
 class _QuietHandler(KeepAliveHandler):
     """Request lines go to our logger at DEBUG, never to stderr; URLs may carry SAS tokens.
 
@@ -49,8 +58,12 @@ class _QuietHandler(KeepAliveHandler):
         log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
 
     def log(self, type, message, *args):
-        if type == "error":
-            log.warning(message.rstrip(), *args)
+        if type != "error":
+            return
+        # An idle keep-alive connection reaching the idle timeout is routine (clients keep pooled
+        # connections open); say it at DEBUG so it never shows in a user's console.
+        level = logging.DEBUG if message.startswith("Request timed out") else logging.WARNING
+        log.log(level, message.rstrip(), *args)
 
     def setup(self) -> None:
         # a keep-alive connection that stays silent, or a request that stops mid-body, ends
@@ -75,6 +88,14 @@ class _HardenedServer(ThreadedWSGIServer):
         self._open: dict[socket.socket, threading.Thread] = {}
         self._open_lock = threading.Lock()
         self._closing = False
+
+    def server_bind(self) -> None:
+        try:
+            super().server_bind()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(str(self.server_address[0]), int(self.server_address[1])) from None
+            raise
 
     def get_request(self):
         # no handshake here: that would let one silent client block every other one

@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 from azure.core.credentials import AccessToken
@@ -23,7 +24,7 @@ from azure.core.credentials import AccessToken
 from ._faults import FaultInjector, FaultPlan
 from ._private import open_private, private_directory
 from ._proxy import ConnectProxy, files_host_to_path, proxied_hosts
-from ._server import RunningServer, serve_https
+from ._server import PortInUse, RunningServer, serve_https
 from ._threads import background_thread
 from ._tls import generate_self_signed
 from .aad import Authority, AuthorityApp, is_authority_path, open_authority
@@ -112,7 +113,7 @@ class LocalCredential:
 class Emulator:
     """A running emulator; use :func:`emulator` or :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int | None = None,
                  timings: Timings | None = None, tick: float = 0.05, run_nodes: bool = True,
                  faults: Any = None, proxy: bool = False):
         self.data_dir = Path(data_dir).resolve()
@@ -160,8 +161,9 @@ class Emulator:
             app = self.fault_injector = FaultInjector(app, choose=self.fault_plan, files_prefix=f"/{STORAGE_ACCOUNT}")
         if self.proxy_enabled:  # outermost: the layers below see every files request path-style
             app = files_host_to_path(app, STORAGE_ACCOUNT)
-        self.server = serve_https(app, certificate, self.host, self.port)
+        self.server = self._serve(app, certificate)
         files_endpoint = f"{self.server.base_url}/{STORAGE_ACCOUNT}"
+        _rebase_share_urls(self.store, files_endpoint)
         if self.proxy_enabled:
             self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
                                       host=self.host)
@@ -189,6 +191,24 @@ class Emulator:
         if self.info is None:
             raise RuntimeError("the emulator is not started: call start() first")
         return self.info
+
+    def _serve(self, app: Any, certificate: Any) -> RunningServer:
+        """On the port asked for; else on the port of the last run on this data directory (so
+        ready files, configurations and URLs stay valid), or a free one if that is taken."""
+        assert self.store is not None
+        kept = self.store.meta("port")
+        if self.port is None and kept is not None:
+            try:
+                server = serve_https(app, certificate, self.host, int(kept))
+            except PortInUse:
+                log.warning("This data directory's emulator listened on port %s last time, but port %s is "
+                            "in use by another program: starting on a free port (configurations naming "
+                            "the old port need the new one)", kept, kept)
+                server = serve_https(app, certificate, self.host, 0)
+        else:
+            server = serve_https(app, certificate, self.host, self.port or 0)
+        self.store.set_meta("port", str(server.port))
+        return server
 
     def _dispatch(self, arm: ArmApp, authority: AuthorityApp):
         """One port for everything: ``/{account}/...`` is Azure Files, ``/{tenant}/oauth2/...`` and
@@ -289,3 +309,42 @@ def emulator(data_dir: Path | str | None = None, **kwargs) -> Iterator[Emulator]
         instance.start()
         stack.callback(instance.stop)
         yield instance
+
+
+_LOOPBACK = ("localhost", "::1")
+
+
+def _rebase_share_urls(store: Store, files_endpoint: str) -> None:
+    """Share URLs this emulator stored (cluster and job mounts) name it at the address of the run
+    that stored them; after a restart on another port, point them at this run's address, so that
+    what clients read back (and compare with their own share URLs) is still valid."""
+    current = urlsplit(files_endpoint)
+    account = current.path.strip("/")
+
+    def rebased(url: str) -> str:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        loopback = host in _LOOPBACK or host.startswith("127.")
+        segments = parts.path.lstrip("/").split("/", 1)
+        if not loopback or segments[0] != account or parts.netloc == current.netloc:
+            return url
+        return urlunsplit((current.scheme, current.netloc, parts.path, parts.query, parts.fragment))
+
+    def walk(value: Any) -> bool:
+        changed = False
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "azureFileUrl" and isinstance(item, str):
+                    new = rebased(item)
+                    changed |= new != item
+                    value[key] = new
+                else:
+                    changed |= walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                changed |= walk(item)
+        return changed
+
+    for doc in store:
+        if walk(doc):
+            store.put(doc)

@@ -53,11 +53,8 @@ def _dumper() -> Any:
 
 
 def _is_json(headers: dict[str, Any] | None) -> bool:
-    for name, values in (headers or {}).items():
-        if name.lower() == "content-type":
-            value = values[0] if isinstance(values, list) and values else values
-            return "json" in str(value).lower()
-    return False
+    return any("json" in str(values).lower() for name, values in (headers or {}).items()
+               if name.lower() == "content-type")
 
 
 def _pretty(part: dict[str, Any], body_holder: dict[str, Any], key: str) -> None:
@@ -240,7 +237,6 @@ class StrictPlayer:
         for index, (request, _) in enumerate(cassette.data):
             self.sequences[_resource(request)].append(index)
         self.next: collections.Counter[Any] = collections.Counter()  # per resource: position of the next unplayed
-        self.played: collections.Counter[Any] = collections.Counter()
         self.violations: list[str] = []
 
     def install(self) -> StrictPlayer:
@@ -284,7 +280,6 @@ class StrictPlayer:
         raise ReplayMismatch(message)
 
     def _play(self, index: int) -> Any:
-        self.played[index] += 1
         self.cassette.play_counts[index] += 1
         return self.cassette.data[index][1]
 
@@ -305,7 +300,7 @@ class StrictPlayer:
                 f"(differs in {details}). Re-record the cassette if that change is intended (docs/testing.md).")
 
     def unplayed(self) -> list[int]:
-        return [index for index in range(len(self.cassette.data)) if not self.played[index]]
+        return [index for index in range(len(self.cassette.data)) if not self.cassette.play_counts[index]]
 
     def problems(self) -> list[str]:
         """What makes the replay fail: the mismatches seen, then the interactions left unplayed."""

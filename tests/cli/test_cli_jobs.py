@@ -156,3 +156,35 @@ def test_job_files_lists_an_output_directory_without_its_download_links(cli, fin
     listed = json.loads(cli("job", "files", finished, *WHERE, "-e", EXPERIMENT, "-o", "json").stdout)
     assert {entry["path"] for entry in listed} >= {"stdout.txt", "stderr.txt"}
     assert "sig=" not in json.dumps(listed)
+
+
+def test_a_ready_file_of_a_stopped_emulator_is_exit_5_at_once(tmp_path, kit_home):
+    from click.testing import CliRunner
+
+    from batchai_kit.cli import main
+    from batchai_kit.local.emulator import Emulator
+
+    stopped = Emulator(tmp_path / "stopped")
+    stopped.start()
+    stopped.write_ready_file(tmp_path / "stale.json")
+    stopped.stop()
+    result = CliRunner().invoke(main, ["job", "list", *WHERE, "--ready-file", str(tmp_path / "stale.json")])
+    assert result.exit_code == ExitCode.CONNECTION_FAILED
+    assert "is it still running?" in result.stderr
+
+
+def test_show_as_json_never_carries_a_secret_or_a_storage_key(cli, tmp_path, ready_file):
+    body = custom_job_body("echo hi")
+    body["properties"]["secrets"] = [{"name": "TOKEN", "value": "s3cr3t-value-123"}]
+    result = cli("run", "--job", str(write_json(tmp_path / "job.json", body)),
+                 "--cluster", str(write_json(tmp_path / "cluster.json", cluster_body())),
+                 *WHERE, "-e", EXPERIMENT, "-c", "c1", "-n", "secretive", "--keep", "--no-download")
+    assert result.exit_code == 0, result.stderr
+    storage_key = json.loads(ready_file.read_text())["storage_key"]
+    for command in (["job", "show", "secretive", "-e", EXPERIMENT], ["job", "list"], ["cluster", "show", "c1"],
+                    ["cluster", "list"]):
+        for output in ("json", "table"):
+            shown = cli(*command, *WHERE, "-o", output)
+            assert shown.exit_code == 0, shown.stderr
+            assert "s3cr3t-value-123" not in shown.stdout and storage_key not in shown.stdout
+    assert "TOKEN" in cli("job", "show", "secretive", *WHERE, "-e", EXPERIMENT, "-o", "json").stdout

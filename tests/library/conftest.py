@@ -171,9 +171,10 @@ class Script:
 
 
 @contextlib.contextmanager
-def reopened(data_dir: Path):
-    """A fresh in-process emulator on a data directory another process used, and an SDK client."""
+def reopened(data_dir: Path, timings: Timings | None = None):
+    """A fresh in-process emulator on a data directory another process used (instant phase
+    timings unless given), and an SDK client."""
     from batchai_kit.local.emulator import emulator
 
-    with emulator(data_dir, timings=Timings.instant()) as emu:
+    with emulator(data_dir, timings=timings or Timings.instant()) as emu:
         yield emu.batchai_client()

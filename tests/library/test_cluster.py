@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import attrs
 import pytest
 
@@ -228,10 +226,8 @@ def slow_workspace(make_azure, journal):
 
 def test_wait_ready_past_its_deadline_is_a_timeout(slow_workspace):
     with slow_workspace.gpu_cluster("c1", nodes=1, wait=False) as cluster:
-        started = time.monotonic()
         with pytest.raises(Timeout) as raised:
             cluster.wait_ready(timeout=0.5)
-        assert time.monotonic() - started < 5
     assert raised.value.deadline == 0.5
     assert raised.value.waited >= 0.5
     assert "cluster c1" in raised.value.what

@@ -1,13 +1,10 @@
 """MPI jobs on the emulator: processCount processes through mpirun, spread over the job's nodes."""
 
-import shutil
-
 import pytest
 
 import batchai_kit as bk
 
-needs_mpirun = pytest.mark.skipif(shutil.which("mpirun") is None,
-                                  reason="mpirun is missing: scripts/install-system-deps installs openmpi-bin")
+needs_mpirun = pytest.mark.usefixtures("mpirun")  # skips, or fails where runtimes are required
 
 
 @needs_mpirun
@@ -30,3 +27,17 @@ def test_a_failing_rank_fails_the_mpi_job(workspace, share):
         with pytest.raises(bk.JobFailed) as caught:
             job.wait(timeout=120)
     assert caught.value.exit_code != 0 and caught.value.error_codes == ["JobFailed"]
+
+
+@needs_mpirun
+def test_mpi_ranks_run_on_their_own_nodes_with_each_nodes_variables(workspace, share):
+    with workspace.gpu_cluster("mpi", nodes=2, mounts=[share]) as cluster:
+        job = cluster.submit(bk.CustomMpiJob(
+            name="placed", node_count=2, process_count=3,
+            command="bash -c 'echo $OMPI_COMM_WORLD_RANK $AZ_BATCHAI_IS_CURRENT_NODE_MASTER $AZ_BATCHAI_MOUNT_ROOT'"))
+        job.wait(timeout=120)
+        lines = sorted(job.read_text("stdout.txt").splitlines())
+    ranks = [line.split() for line in lines]
+    assert [(rank, master) for rank, master, _ in ranks] == [("0", "true"), ("1", "true"), ("2", "false")]
+    roots = [root for _, _, root in ranks]
+    assert roots[0] == roots[1] != roots[2]  # ranks 0 and 1 on the master node, rank 2 on the other

@@ -77,12 +77,13 @@ def launch(tmp_path):
     """Start ``batchai-kit emulator`` processes; any still running at the end is killed."""
     started: list[RunningEmulator] = []
 
-    def run(data_dir: Path = tmp_path / "data") -> RunningEmulator:
+    def run(data_dir: Path = tmp_path / "data", port: str | None = "0") -> RunningEmulator:
         ready = tmp_path / f"ready-{len(started)}.json"
         log = tmp_path / f"emulator-{len(started)}.log"
+        port_option = ["--port", port] if port is not None else []
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "batchai_kit.cli", "emulator", "--port", "0", "--data-dir", str(data_dir),
+                [sys.executable, "-m", "batchai_kit.cli", "emulator", *port_option, "--data-dir", str(data_dir),
                  "--ready-file", str(ready)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         emulator = RunningEmulator(process, ready, log)
         started.append(emulator)
@@ -139,3 +140,12 @@ def test_restart_with_the_same_data_dir_keeps_the_workspace(launch, tmp_path):
     second = launch(tmp_path / "data")
     assert second.info["subscription_id"] == first.info["subscription_id"]
     assert [w.name for w in second.batchai().workspaces.list()] == ["ws"]
+
+
+def test_without_port_a_restarted_emulator_listens_where_it_did_before(launch):
+    first = launch(port=None)
+    endpoint = first.info["arm_endpoint"]
+    assert first.stop(signal.SIGTERM) == 0
+    second = launch(port=None)
+    assert second.info["arm_endpoint"] == endpoint
+    assert second.info["files_endpoint"].startswith(endpoint + "/")

@@ -204,3 +204,13 @@ def test_tool_type_names_the_toolkit_as_the_service_does():
     assert tool_type({"customMpiSettings": {"commandLine": "x"}}) == "custommpi"
     assert tool_type({"pyTorchSettings": {}}) == "pytorch"
     assert tool_type({}) is None
+
+
+def test_mpi_ranks_are_spread_over_the_nodes_in_blocks_master_first():
+    from batchai_kit.local.nodes._toolkits import ranks_per_node
+
+    assert ranks_per_node(2, 2) == [1, 1]
+    assert ranks_per_node(3, 2) == [2, 1]
+    assert ranks_per_node(5, 3) == [2, 2, 1]
+    assert ranks_per_node(1, 2) == [1, 0]
+    assert ranks_per_node(4, 1) == [4]

@@ -8,9 +8,11 @@ import pytest
 
 from .test_cntk_mnist_prepare import RECIPE, prepare_data
 
-pytestmark = pytest.mark.cntk
+# One module-scoped training: keep this module on one parallel worker (--dist loadgroup).
+pytestmark = [pytest.mark.cntk, pytest.mark.xdist_group("cntk_mnist_train")]
 
-EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+): loss (\d+\.\d{4}), error (\d+\.\d{2})%, (\d+) samples/s$", re.M)
+EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+): loss (\d+\.\d{4}), error (\d+\.\d{2})%, "
+                        r"held-out error (\d+\.\d{2})%, (\d+) samples/s$", re.M)
 FINAL_LINE = re.compile(r"^Final test error: (\d+\.\d{2})% \((\d+) samples\)$", re.M)
 TRAIN_SAMPLES, TEST_SAMPLES, EPOCHS = 1000, 200, 2
 
@@ -44,12 +46,16 @@ def test_each_epoch_prints_one_parseable_progress_line(training):
     assert [(int(epoch), int(total)) for epoch, total, *_ in epochs] == [(1, EPOCHS), (2, EPOCHS)]
     assert all(int(rate) > 0 for *_, rate in epochs)
     assert "Data: {} training samples, {} test samples".format(TRAIN_SAMPLES, TEST_SAMPLES) in run.stdout
+    # 200 test digits, fewer than the default subset of 1000: each epoch is evaluated on all of them,
+    # so the last epoch's held-out error is the final test error.
+    assert "Held-out error after each epoch: {0} of the {0} test samples".format(TEST_SAMPLES) in run.stdout
+    assert epochs[-1][4] == FINAL_LINE.search(run.stdout).group(1)
 
 
 def test_the_training_loss_falls(training):
     run, _, _ = training
 
-    losses = [float(loss) for _, _, loss, _, _ in EPOCH_LINE.findall(run.stdout)]
+    losses = [float(loss) for _, _, loss, _, _, _ in EPOCH_LINE.findall(run.stdout)]
 
     assert len(losses) == EPOCHS
     assert losses[-1] < losses[0]
@@ -121,3 +127,29 @@ def test_an_output_directory_that_cannot_be_created_fails_before_training(cntk_r
     assert run.returncode == 2
     assert "cannot create the output directory {}".format(tmp_path / "file" / "out") in run.stderr
     assert "Epoch" not in run.stdout
+
+
+def test_the_per_epoch_held_out_error_uses_the_first_test_samples_and_can_be_left_out(cntk_runtime, tmp_path):
+    prepare_data.prepare_sample(tmp_path / "data", train_count=200, test_count=100)
+    script = RECIPE / "ConvNet_MNIST.py"
+
+    subset = run_in_runtime(cntk_runtime, [script, tmp_path / "data", tmp_path / "a", "--epochs", 1,
+                                           "--epoch-eval-samples", 40])
+    without = run_in_runtime(cntk_runtime, [script, tmp_path / "data", tmp_path / "b", "--epochs", 1,
+                                            "--no-epoch-eval"])
+
+    assert subset.returncode == 0 and without.returncode == 0, subset.stderr[-2000:] + without.stderr[-2000:]
+    assert "Held-out error after each epoch: 40 of the 100 test samples" in subset.stdout
+    held_out = float(EPOCH_LINE.search(subset.stdout).group(5))
+    assert round(held_out * 40 / 100, 6).is_integer()  # k errors out of 40 digits
+    assert "held-out error" not in without.stdout and "Held-out error" not in without.stdout
+    # The final test error uses all 100 samples either way; evaluating does not change the training.
+    assert FINAL_LINE.search(subset.stdout).groups() == FINAL_LINE.search(without.stdout).groups()
+    assert FINAL_LINE.search(subset.stdout).group(2) == "100"
+
+
+def test_a_negative_epoch_eval_sample_count_is_refused(cntk_runtime, tmp_path):
+    run = run_in_runtime(cntk_runtime, [RECIPE / "ConvNet_MNIST.py", tmp_path, tmp_path / "out",
+                                        "--epoch-eval-samples", -1], timeout=60)
+    assert run.returncode == 2
+    assert "--epoch-eval-samples must be 0 (all) or more, got -1" in run.stderr

@@ -110,6 +110,11 @@ def test_a_two_node_cntk_job_is_an_mpi_job_with_one_process_per_instance(tmp_pat
                   stdouterr=SHARE.root), None),
     (bk.CntkJob(name="bs", config_file="$AZ_BATCHAI_INPUT_CODE/cnn.cntk", inputs={"CODE": SHARE / "code"},
                 stdouterr=SHARE.root), None),
+    (bk.CaffeJob(name="caffe", node_count=2, process_count=2, config_file="$AZ_BATCHAI_INPUT_CODE/solver.prototxt",
+                 inputs={"CODE": SHARE / "code"}, stdouterr=SHARE.root),
+     {"type": "mpi", "process_count_per_instance": 1}),
+    (bk.Caffe2Job(name="caffe2", script="$AZ_BATCHAI_INPUT_CODE/train.py", inputs={"CODE": SHARE / "code"},
+                  stdouterr=SHARE.root), None),
 ], ids=lambda value: getattr(value, "name", "") if isinstance(value, bk.JobSpec) else "")
 def test_every_toolkit_exports_to_a_job_azure_ml_loads(tmp_path, job, expected):
     export = bk.to_azureml(bk.ClusterSpec(nodes=2, mounts=[SHARE]), job)

@@ -319,12 +319,18 @@ def test_the_put_cluster_example_names_its_cluster_and_refuses_its_nfs_mount():
     volumes = body["parameters"]["parameters"]["properties"]["nodeSetup"]["mountVolumes"]
     volumes["azureFileShares"][0]["accountName"] = "storageaccount"
     volumes["azureFileShares"][0]["azureFileUrl"] = "https://storageaccount.file.core.windows.net/share"
+    accounts = body["parameters"]["parameters"]["properties"]["userAccountSettings"]
+    placeholder, accounts["adminUserSshPublicKey"] = accounts["adminUserSshPublicKey"], "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host"
     with pytest.raises(bk.UnsupportedSetting) as caught:
         read_cluster(body)
     assert caught.value.field == "parameters.parameters.properties.nodeSetup.mountVolumes.fileServers"
     del volumes["fileServers"]
     spec, name = read_cluster(body)
     assert name == "demo_cluster" and spec.admin_user == "admin_user_name"
+    # the example's own key is a placeholder ("ssh-rsa AAAAB3NzaC1yc..."): no SSH key at all
+    accounts["adminUserSshPublicKey"] = placeholder
+    with pytest.raises(bk.ValidationError, match="adminUserSshPublicKey"):
+        read_cluster(body)
 
 
 def test_the_recipes_json_files_describe_the_quickstarts_job_and_cluster():
@@ -341,3 +347,20 @@ def test_the_recipes_json_files_describe_the_quickstarts_job_and_cluster():
     assert job.outputs == {"MODEL": bk.OutputLocation(share.root.mount_path, "Models")}
     assert job.stdouterr == share.root.mount_path
     assert job.script == "$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py"
+
+
+def test_a_bad_variable_name_is_reported_at_its_own_path():
+    body = cluster(share_entry("https://myaccount.file.core.windows.net/myshare"))
+    body["properties"]["nodeSetup"]["setupTask"] = {"commandLine": "true", "stdOutErrPathPrefix": MOUNT,
+                                                    "secrets": [{"name": "1BAD", "value": "x"}]}
+    with pytest.raises(bk.ValidationError) as caught:
+        bk.ClusterSpec.from_json(body, azure=AZURE)
+    assert caught.value.field == "properties.nodeSetup.setupTask.secrets[0].name"
+    assert caught.value.value == "1BAD"
+
+
+def test_an_auto_scale_range_upside_down_names_the_minimum():
+    body = {"vmSize": "STANDARD_D1", "scaleSettings": {"autoScale": {"minimumNodeCount": 3, "maximumNodeCount": 1}}}
+    with pytest.raises(bk.ValidationError) as caught:
+        bk.ClusterSpec.from_json(body)
+    assert caught.value.field == "scaleSettings.autoScale.minimumNodeCount"

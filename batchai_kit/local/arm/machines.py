@@ -32,6 +32,12 @@ CHILD_KINDS = {"resourcegroup": ("workspace",), "workspace": ("experiment", "clu
                "experiment": ("job",)}
 
 
+def _lasted(now: float, since: float, duration: float) -> bool:
+    """Whether a phase begun at *since* has run its *duration* by *now*. Clock readings near
+    1.7e9 carry ~2e-7 s of rounding: a phase is not kept one tick longer over that."""
+    return now - since >= duration - 1e-6
+
+
 def initial_target(properties: dict) -> int:
     scale = properties.get("scaleSettings") or {}
     if "manual" in scale:
@@ -209,7 +215,7 @@ def _demand(cp, cluster: dict) -> int:
 def _retarget_autoscale(cp, cluster: dict) -> None:
     auto = cluster["properties"]["scaleSettings"].get("autoScale")
     internal = cluster["internal"]
-    if not auto or cp.now() - internal["autoscale_at"] < cp.timings.autoscale_interval:
+    if not auto or not _lasted(cp.now(), internal["autoscale_at"], cp.timings.autoscale_interval):
         return
     if not internal.get("allocated"):  # the initial size is allocated before auto-scale takes over
         return
@@ -270,9 +276,9 @@ def _advance_nodes(cp, cluster: dict) -> None:
                         first = result.errors[0] if result.errors else {"code": "SetupTaskFailed",
                                                                         "message": "The setup task failed"}
                         _node_unusable(cp, cluster, node, first["code"], first["message"], first.get("details"))
-            elif now - node["since"] >= cp.timings.node_preparation:
+            elif _lasted(now, node["since"], cp.timings.node_preparation):
                 _set_node(cp, node, "idle")
-        elif node["state"] == "leaving" and now - node["since"] >= cp.timings.node_leaving:
+        elif node["state"] == "leaving" and _lasted(now, node["since"], cp.timings.node_leaving):
             internal["nodes"].remove(node)
         elif node.get("draining") and not node.get("job"):
             _set_node(cp, node, "leaving")
@@ -311,7 +317,7 @@ def advance_cluster(cp, cluster: dict) -> None:
         target = internal["target"]
         if len(live) < target:
             _set_allocation(cp, cluster, "resizing")
-            if cp.now() - internal["allocation_since"] >= cp.timings.cluster_allocation:
+            if _lasted(cp.now(), internal["allocation_since"], cp.timings.cluster_allocation):
                 for _ in range(target - len(live)):
                     _new_node(cp, cluster)
                 _advance_nodes(cp, cluster)
@@ -336,7 +342,7 @@ def advance_cluster(cp, cluster: dict) -> None:
 def _advance_file_server(cp, server: dict) -> None:
     properties = server["properties"]
     if properties["provisioningState"] == "creating" and \
-            cp.now() - server["internal"]["created"] >= cp.timings.file_server_provisioning:
+            _lasted(cp.now(), server["internal"]["created"], cp.timings.file_server_provisioning):
         properties["provisioningState"] = "succeeded"
         properties["provisioningStateTransitionTime"] = iso(cp.now())
         properties["mountSettings"] = {"mountPoint": "/mnt/data", "fileServerPublicIP": "127.0.0.1",
@@ -386,7 +392,7 @@ def _try_remove(cp, doc: dict) -> bool:
             handle = cp.handles.pop(f"setup:{doc['key']}:{node['id']}", None)
             if handle is not None:
                 handle.terminate("ClusterDeleted", "The cluster was deleted.")
-    if cp.now() - doc["internal"]["deleting_since"] < cp.timings.deletion:
+    if not _lasted(cp.now(), doc["internal"]["deleting_since"], cp.timings.deletion):
         return False
     cp.store.delete(doc["id"])
     cp.handles.pop(doc["key"], None)

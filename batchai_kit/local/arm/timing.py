@@ -12,14 +12,16 @@ import isodate
 class Timings:
     """How long each phase of the emulated service takes, in seconds.
 
-    Defaults are short (the real service took minutes); tests set them to 0.
+    Defaults are short (the real service took minutes): two ticks of the control plane, long
+    enough that every phase is a state of its own a poller can see, short enough that a
+    quickstart spends well under a second on them. Tests set them to 0.
     """
 
-    cluster_allocation: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    node_preparation: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    node_leaving: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    deletion: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    file_server_provisioning: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+    cluster_allocation: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    node_preparation: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    node_leaving: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    deletion: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    file_server_provisioning: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     autoscale_interval: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
     # Retry-After (whole seconds) of API 2017-09-01-preview / 2018-03-01 long-running operations;
     # Microsoft's examples say 15, which old msrestazure clients sleep before every poll.

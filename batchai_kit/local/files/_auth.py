@@ -135,7 +135,7 @@ def _authenticate_sas(request: WireRequest, account: str, account_key: str,
             raise authentication_failed(f"{required} is mandatory. Cannot be empty")
     resource_path = _sas_resource_path(fields["sr"], request)
     string_to_sign = sas_string_to_sign(fields, account, resource_path)
-    if not signatures_match(sign(account_key, string_to_sign), fields.get("sig", "")):
+    if not signatures_match(sign(account_key, string_to_sign), fields["sig"]):  # present: authenticate checked
         log.info("SAS signature mismatch for %s %s", request.method, request.raw_path)
         raise authentication_failed(f"Signature did not match. String to sign used was "
                                     f"{string_to_sign!r}")

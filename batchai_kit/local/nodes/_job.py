@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ._model import (
     JOB_FAILED,
     JOB_FAILED_MESSAGE,
     JOB_PREPARATION_FAILED,
+    JOB_PREPARATION_FAILED_MESSAGE,
     RUNTIME_UNAVAILABLE,
     SCRIPT_NOT_FOUND,
     JobResult,
@@ -25,7 +27,7 @@ from ._model import (
 )
 from ._mounts import mount_volumes
 from ._process import ExecutionLog, Launch, ProcessHandle, Stage
-from ._toolkits import LOCALHOST, TOOLKIT_KEYS, TaskPlan, plan_job, tool_type
+from ._toolkits import LOCALHOST, TOOLKIT_KEYS, TaskPlan, plan_job, ranks_per_node, tool_type
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +191,12 @@ class _Job:
         env = dict(self.node_envs[plan.node])
         env.update({name: expand(value, env) for name, value in plan.env.items()})
         cwd = Path(env["AZ_BATCHAI_JOB_TEMP"])
-        argv = (_bash(env), *plan.argv[1:]) if plan.shell else tuple(expand(word, env) for word in plan.argv)
+        if plan.mpi_processes:
+            argv = self._mpi_argv(plan, env)
+        elif plan.shell:
+            argv = (_bash(env), *plan.argv[1:])
+        else:
+            argv = tuple(expand(word, env) for word in plan.argv)
         if plan.script is not None:
             script = cwd / expand(plan.script, env)
             if not script.is_file():
@@ -210,6 +217,27 @@ class _Job:
         )
 
 
+    def _mpi_argv(self, plan: TaskPlan, launcher_env: Mapping[str, str]) -> tuple[str, ...]:
+        """mpirun with one application context per node (``-np k -x VAR=value ... program``):
+        each rank gets its own node's variables (mount root, temp directories, master flag),
+        as the ranks Batch AI started through its host file did; rank 0 runs on the master."""
+        contexts: list[list[str]] = []
+        for index, count in enumerate(ranks_per_node(plan.mpi_processes, len(self.nodes))):
+            if not count:
+                continue
+            env = dict(self.node_envs[index])
+            env.update({name: expand(value, env) for name, value in plan.env.items()})
+            exports = [word for name in sorted(env) if launcher_env.get(name) != env[name]
+                       for word in ("-x", f"{name}={env[name]}")]
+            program = list(plan.argv[2:]) if plan.shell else [expand(word, env) for word in plan.argv]
+            contexts.append(["-np", str(count), *exports, *program])
+        if not plan.shell:
+            return (*plan.mpi_launcher, *[word for i, c in enumerate(contexts) for word in ([":"] if i else []) + c])
+        # A custom MPI command line is shell text: bash parses it, once per context.
+        quoted = [" ".join([*map(shlex.quote, context[:-1]), context[-1]]) for context in contexts]
+        return (_bash(launcher_env), "-c", " ".join(map(shlex.quote, plan.mpi_launcher)) + " " + " : ".join(quoted))
+
+
 def _bash(env: Mapping[str, str]) -> str:
     return which("bash", env) or "/bin/bash"
 
@@ -221,7 +249,7 @@ def _process_count(props: dict, node_count: int) -> int:
 
 def _preparation_failed(exit_code: int) -> JobResult:
     return JobResult.failure(
-        JOB_PREPARATION_FAILED, f"Job preparation failed with exit code {exit_code}", exit_code=exit_code,
+        JOB_PREPARATION_FAILED, JOB_PREPARATION_FAILED_MESSAGE, exit_code=exit_code,
         exitCode=exit_code,
     )
 

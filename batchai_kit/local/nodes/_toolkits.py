@@ -2,8 +2,10 @@
 
 Local choices, following how Batch AI launched each toolkit:
 - custom: ``commandLine`` through bash, once (the service runs it on the master node only);
-- cntk (Python), chainer, horovod, caffe, customMpi: one process, or ``mpirun -np processCount``
-  when processCount > 1 (the service used MPI across nodes for these);
+- cntk (Python), chainer, horovod, caffe, customMpi: one process, or mpirun with processCount
+  ranks when processCount > 1 (the service used MPI across nodes for these); the ranks are spread
+  over the job's nodes in blocks (rank 0 first on the master node), each rank with its own node's
+  variables, as mpirun with Batch AI's host file placed them;
 - pyTorch: processCount processes, each with AZ_BATCHAI_TASK_INDEX; the MPI backend uses mpirun;
 - tensorFlow: one master, or, when distributed, workerCount workers (the master is worker 0)
   plus parameterServerCount parameter servers with AZ_BATCHAI_PS_HOSTS/WORKER_HOSTS, TF_CONFIG;
@@ -61,6 +63,10 @@ class TaskPlan:
     primary: bool = True
     shell: bool = False
     script: str | None = None  # a script path that must exist once preparation ran
+    # An MPI launch: ``argv`` is each rank's program, started by ``mpi_launcher`` (mpirun and its
+    # options, without -np) as ``mpi_processes`` ranks spread over the job's nodes.
+    mpi_launcher: tuple[str, ...] = attrs.field(default=(), converter=words)
+    mpi_processes: int = 0
 
 
 def plan_job(properties: dict, *, node_count: int, python: Path, env: Mapping[str, str]) -> list[TaskPlan]:
@@ -104,15 +110,14 @@ class _Launcher:
         return settings.get("pythonInterpreterPath") or str(self.runtime_python)
 
     def shell(self, command_line: str, process_count: int = 1) -> TaskPlan:
-        if process_count > 1:
-            command_line = " ".join(self.mpirun(process_count)) + " " + command_line
-        return TaskPlan("command", ("bash", "-c", command_line), shell=True)
+        plan = TaskPlan("command", ("bash", "-c", command_line), shell=True)
+        return self.under_mpi(plan, process_count) if process_count > 1 else plan
 
     def python_script(self, settings: dict, process_count: int) -> TaskPlan:
         script = _required(settings, "pythonScriptFilePath", self.key)
         argv = [self.interpreter(settings), script, *split_words(settings.get("commandLineArgs"))]
         if process_count > 1:  # ranks come from MPI (OMPI_COMM_WORLD_RANK), not from us
-            return TaskPlan("command", self.mpirun(process_count) + argv, script=script)
+            return self.under_mpi(TaskPlan("command", argv, script=script), process_count)
         return TaskPlan("command", argv, env={"AZ_BATCHAI_TASK_INDEX": "0"}, script=script)
 
     def native(self, program: str, config: str | None, option: str, settings: dict, process_count: int) -> TaskPlan:
@@ -127,9 +132,8 @@ class _Launcher:
             )
         *subcommand, flag = option.split(" ")
         argv = [executable, *subcommand, flag + config, *split_words(settings.get("commandLineArgs"))]
-        if process_count > 1:
-            argv = self.mpirun(process_count) + argv
-        return TaskPlan("command", argv, script=config)
+        plan = TaskPlan("command", argv, script=config)
+        return self.under_mpi(plan, process_count) if process_count > 1 else plan
 
     def pytorch(self, settings: dict, process_count: int) -> list[TaskPlan]:
         backend = (settings.get("communicationBackend") or "gloo").lower()
@@ -192,7 +196,11 @@ class _Launcher:
         plans += [task("ps", "ps", i, ps_args, node=i % self.node_count, primary=False) for i in range(servers)]
         return plans
 
+    def under_mpi(self, plan: TaskPlan, process_count: int) -> TaskPlan:
+        return attrs.evolve(plan, mpi_launcher=self.mpirun(process_count), mpi_processes=process_count)
+
     def mpirun(self, process_count: int) -> list[str]:
+        """mpirun and its options; the ranks (-np) come per node when the plan is launched."""
         mpirun = which("mpirun", self.env)
         if mpirun is None:
             raise StartError(
@@ -201,13 +209,20 @@ class _Launcher:
                 "PATH of the job's runtime; install Open MPI (e.g. `apt-get install openmpi-bin`) or "
                 "set processCount to 1",
             )
-        argv = [mpirun, "-np", str(process_count)]
+        argv = [mpirun]
         if _is_open_mpi(mpirun):
             # All "nodes" are this machine: allow more processes than cores, and root in CI.
             argv.append("--oversubscribe")
             if os.geteuid() == 0:
                 argv.append("--allow-run-as-root")
         return argv
+
+
+def ranks_per_node(process_count: int, node_count: int) -> list[int]:
+    """How many of ``process_count`` ranks each node runs: as even as it goes, the first nodes
+    taking one more when it does not divide (rank 0 on the master node)."""
+    share, extra = divmod(process_count, node_count)
+    return [share + (1 if index < extra else 0) for index in range(node_count)]
 
 
 def _required(settings: dict, name: str, key: str) -> str:

@@ -14,7 +14,8 @@ as ARM services read it:
 - ``x-ms-client-flatten`` is client-side only: the wire keeps ``properties`` nested. A flattened
   object whose definition has required members (cluster, job and file server ``properties``) is
   itself required, since the SDK always sends it and nothing can be created without it.
-- ``readOnly`` properties sent by a client are ignored, never rejected; so are unknown properties.
+- ``readOnly`` properties sent by a client are ignored, never rejected; so are unknown properties:
+  :func:`validate_request` returns the body without them, which is what the service keeps.
   A ``null`` counts as absent.
 - Enum values compare case-insensitively (the live service accepted ``Dedicated`` as well as
   ``dedicated``); integers accept ``2.0`` but not ``true`` or ``2.5``.
@@ -94,7 +95,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from ._rules import _RULES, _TOOLKITS
-from ._schema import RequestInvalid, _check, _Compiler, _Operation, _Parameter
+from ._schema import RequestInvalid, _check, _Compiler, _known, _Operation, _Parameter
 
 __all__ = ["RequestInvalid", "validate_request", "validate_query", "is_spec_operation", "known_properties",
            "API_VERSION", "OLDER_VERSIONS"]
@@ -159,12 +160,14 @@ def known_properties(version: str, definition: str) -> frozenset[str]:
 
 
 def validate_request(operation_id: str, path_params: Mapping[str, str], body: Any | None,
-                     version: str = API_VERSION) -> None:
+                     version: str = API_VERSION) -> Any | None:
     """Check an operation's path names and JSON body against the spec; raise RequestInvalid.
 
     ``path_params`` is keyed by the spec's parameter names (``workspaceName``, ``jobName``, ...);
     names the operation does not declare are ignored. ``body`` is the parsed JSON, None if absent.
-    *version* is the api-version whose spec applies.
+    *version* is the api-version whose spec applies. Returns the body as the service keeps it:
+    without the readOnly and unknown properties a client sent (None for an operation that takes
+    no body, whatever was sent).
     """
     operation = _operation(operation_id, version)
     for parameter in operation.path_params:
@@ -172,15 +175,16 @@ def validate_request(operation_id: str, path_params: Mapping[str, str], body: An
         if value is not None:
             _check_path_parameter(parameter, value)
     if operation.body is None:
-        return
+        return None
     if body is None:
         if operation.body_required:
             raise RequestInvalid(
                 "InvalidRequestContent",
                 "The request content was invalid and could not be deserialized: "
                 f"the request body is required by {operation_id} and was empty.")
-        return
+        return None
     _check(operation.body, body, "")
+    return _known(operation.body, body)
 
 
 def validate_query(operation_id: str, query: Mapping[str, str], version: str = API_VERSION) -> dict:

@@ -294,6 +294,19 @@ def _check(schema: _Schema, value: Any, path: str) -> None:
             raise _not_convertible(path, value, "Boolean")
 
 
+def _known(schema: _Schema, value: Any) -> Any:
+    """``value`` as the service keeps it: members its schema does not declare (unknown ones, and
+    the readOnly ones a client sent) left out, at every depth; a free-form object kept whole."""
+    if schema.type == "object" and isinstance(value, dict) and (schema.properties or schema.values):
+        return {name: _known(schema.properties[name], member) if name in schema.properties
+                else _known(schema.values, member)  # type: ignore[arg-type]
+                for name, member in value.items()
+                if name in schema.properties or schema.values is not None}
+    if schema.type == "array" and isinstance(value, list) and schema.items is not None:
+        return [_known(schema.items, item) for item in value]
+    return value
+
+
 def _check_string(schema: _Schema, value: str, path: str) -> None:
     if schema.enum is not None and value.lower() not in schema.enum:
         raise _invalid(path, value, "it must be one of " + ", ".join(schema.enum.values())
