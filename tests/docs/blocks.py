@@ -82,7 +82,7 @@ def _options(text: str) -> dict[str, object]:
 
 def blocks_of(path: Path) -> list[Block]:
     text = path.read_text(encoding="utf-8")
-    page = str(path.relative_to(REPO))
+    page = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
     found = []
     for match in _FENCE.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
