@@ -59,8 +59,8 @@ def test_the_reference_pages_name_every_public_class_and_function():
         if not (inspect.isclass(value) or inspect.isfunction(value)):
             continue
         name = qualified.rsplit(".", 1)[1]
-        covered = (qualified in directives or "batchai_kit.testing" in directives and "testing" in qualified
-                   or name in errors_members and "batchai_kit.errors" in directives)
+        covered = (qualified in directives or ("batchai_kit.testing" in directives and "testing" in qualified)
+                   or (name in errors_members and "batchai_kit.errors" in directives))
         if not covered:
             missing.append(qualified)
     assert not missing, f"not in docs/reference/: {missing}"
