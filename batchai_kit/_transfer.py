@@ -348,6 +348,10 @@ def download(
             size = files.get_file_properties(share.name, *_split(source)).properties.content_length
         directories, items = [destination.parent], [_Item(destination, source, size)]
     else:
+        if target.exists() and not target.is_dir():
+            raise ValidationError("local path", str(target),
+                                  f"is an existing file, but {share._where(source) or share.name} is a directory: "
+                                  "give a directory (new or existing) to download it into")
         entries = list(share.walk(source))
         offset = len(source) + 1 if source else 0
         directories = [target] + [target / e.path[offset:] for e in entries if e.is_directory]
