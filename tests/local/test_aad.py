@@ -233,5 +233,6 @@ def test_a_ready_file_without_a_service_principal_uses_its_token(emu, tmp_path):
     for name in ("authority", "tenant_id", "client_id", "client_secret"):
         del ready[name]
     (tmp_path / "old.json").write_text(json.dumps(ready))
+    (tmp_path / "old.json").chmod(0o600)
     azure = bk.Azure.from_ready_file(tmp_path / "old.json")
     assert azure.credential.get_token(*azure.scopes).token == emu.info.token
