@@ -27,10 +27,17 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import attrs
+
+if TYPE_CHECKING:  # pragma: no cover - the SDKs load with the first client, not with batchai_kit
+    import requests
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.batchai import BatchAI
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.storage.file import FileService
 
 from . import _names
 from ._waiter import (
@@ -81,14 +88,15 @@ class StaticTokenCredential:
         self._token = token
         self._lifetime_s = lifetime_s
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        """The token, whatever the scopes (azure-core's ``TokenCredential`` protocol)."""
         from azure.core.credentials import AccessToken
 
         # A static token does not expire; a fresh expiry keeps azure-core from refreshing early.
         return AccessToken(self._token, int(time.time()) + self._lifetime_s)
 
     def close(self) -> None:
-        pass
+        """Nothing to release (the ``TokenCredential`` protocol asks for it)."""
 
     def __repr__(self) -> str:
         return "StaticTokenCredential(token=<redacted>)"
@@ -458,6 +466,7 @@ class Azure:
 
     @property
     def scopes(self) -> list[str]:
+        """The OAuth scopes tokens are asked for: ``credential_scopes``, else the ARM endpoint's."""
         return (
             list(self.credential_scopes)
             if self.credential_scopes
@@ -473,13 +482,13 @@ class Azure:
             "retry_policy": arm_retry_policy(self.retry()),
         }
 
-    def batchai(self) -> Any:
+    def batchai(self) -> BatchAI:
         """An ``azure.mgmt.batchai.BatchAI`` client (API 2018-05-01) for this subscription."""
         from azure.mgmt.batchai import BatchAI
 
         return BatchAI(self.credential, self.subscription_id, **self._arm_kwargs())
 
-    def resources(self) -> Any:
+    def resources(self) -> ResourceManagementClient:
         """An ``azure.mgmt.resource.ResourceManagementClient`` (resource groups)."""
         from azure.mgmt.resource.resources import ResourceManagementClient
 
@@ -487,6 +496,7 @@ class Azure:
 
     @property
     def file_endpoint(self) -> str:
+        """The storage account's Azure Files endpoint; ``ValidationError`` without an account."""
         if not self.storage_account:
             raise ValidationError(
                 "storage_account",
@@ -506,13 +516,13 @@ class Azure:
             return Waiter(deadline_s=deadline_s, initial=1.0, cap=30.0)
         return Waiter(deadline_s=deadline_s, initial=self.poll_interval / 2, cap=self.poll_interval * 5)
 
-    def http_session(self) -> Any:
+    def http_session(self) -> requests.Session:
         """A requests Session for SAS download URLs, trusting what the clients trust."""
         import requests
 
         return _file_session(self.verify) or requests.Session()
 
-    def file_service(self) -> Any:
+    def file_service(self) -> FileService:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 
