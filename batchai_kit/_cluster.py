@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import attrs
 
@@ -26,10 +26,23 @@ CLUSTER_CLEANUP = ("delete", "keep")
 
 
 def _lower(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("priority", value, f"must be 'dedicated' or 'lowpriority', not {type(value).__name__}")
     return value.lower()
 
 
-def _shares(mounts: Iterable[FileShare]) -> tuple[FileShare, ...]:
+def _shares(mounts: Any) -> tuple[FileShare, ...]:
+    """``mounts`` as a tuple of file shares; a lone share is one mount, a string is refused (it
+    would iterate as characters)."""
+    if hasattr(mounts, "mount_reference") and hasattr(mounts, "mount_as"):
+        return (mounts,)
+    if isinstance(mounts, (str, bytes)) or not isinstance(mounts, (list, tuple)):
+        raise ValidationError("mounts", mounts, "must be a list of file shares (ws.file_share(name)), "
+                                                f"not {type(mounts).__name__}")
+    for index, share in enumerate(mounts):
+        if not (hasattr(share, "mount_reference") and hasattr(share, "mount_as")):
+            raise ValidationError(f"mounts[{index}]", share, "must be a file share (ws.file_share(name)), not "
+                                                             f"{type(share).__name__}")
     return tuple(mounts)
 
 
@@ -38,7 +51,7 @@ class ClusterSpec:
     """What a cluster should be. ``nodes`` is a fixed size; ``min_nodes`` and ``max_nodes``
     ask for auto-scale instead (``nodes`` is then the initial size, default ``min_nodes``)."""
 
-    vm_size: str = attrs.field(default="STANDARD_NC6", validator=_names.validator(_names.check_vm_size))
+    vm_size: str = attrs.field(default="STANDARD_NC6", validator=lambda _i, _a, value: _names.check_vm_size(value))
     nodes: int | None = None
     min_nodes: int | None = None
     max_nodes: int | None = None
@@ -46,7 +59,8 @@ class ClusterSpec:
     image: tuple[str, str, str, str] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
     admin_user: str | None = None
     admin_password: str | None = attrs.field(default=None, repr=False)
-    admin_ssh_key: str | None = None
+    admin_ssh_key: str | None = attrs.field(default=None, validator=_names.validator(
+        lambda value: _names.check_ssh_public_key(value, field="admin_ssh_key")))
     mounts: tuple[FileShare, ...] = attrs.field(default=(), converter=_shares)
     setup_command: str | None = None
     setup_env: Mapping[str, str] = attrs.field(factory=dict)
@@ -245,7 +259,7 @@ class GpuCluster(LiveResource):
         self.reuse = reuse
         self.cleanup = check_choice("cleanup", cleanup, CLUSTER_CLEANUP)
         self.wait = wait
-        self.timeout = timeout
+        self.timeout = _names.check_seconds(timeout, field="timeout")
         self.on_change = on_change
         self.journal = workspace.journal
         self.created_here = False
@@ -374,6 +388,43 @@ class GpuCluster(LiveResource):
 
     # -- jobs ----------------------------------------------------------------------------------
 
+    def capacity(self) -> int:
+        """The most nodes this cluster can have: its auto-scale maximum, or its fixed size (as the
+        service reports it when known, else as asked)."""
+        scale = getattr(self.model, "scale_settings", None)
+        if scale is not None and scale.auto_scale is not None:
+            return int(scale.auto_scale.maximum_node_count)
+        if scale is not None and scale.manual is not None:
+            return int(scale.manual.target_node_count)
+        if self.spec.autoscale and self.spec.max_nodes is not None:
+            return self.spec.max_nodes
+        return self.spec.target_nodes
+
+    def _check_fits(self, spec: JobSpec) -> None:
+        """Refuse, before anything is sent, a job this cluster can never run: more nodes than it
+        can ever have (the job would queue until its deadline), or a directory on a share that
+        neither the cluster nor the job mounts (the path would not exist on the node)."""
+        capacity = self.capacity()
+        if spec.node_count > capacity:
+            raise ValidationError("node_count", spec.node_count,
+                                  f"is more than cluster {self.name} can ever have ({capacity} node(s)): the job would "
+                                  "queue until its deadline; resize the cluster first (cluster.resize(...)) or ask "
+                                  "for fewer nodes")
+        mounted = {(share.url.rstrip("/"), share.mount_as) for share in (*self.spec.mounts, *spec.mounts)}
+        places = [*((f"inputs[{k!r}]", v) for k, v in spec.inputs.items()),
+                  *((f"outputs[{k!r}]", v) for k, v in spec.outputs.items()), ("stdouterr", spec.stdouterr)]
+        for field, where in places:
+            share = getattr(where, "share", None)
+            if share is None or not hasattr(share, "url"):
+                continue  # a '$AZ_BATCHAI_...' string: the user's word
+            share_path: Any = where
+            if (share.url.rstrip("/"), share.mount_as) not in mounted:
+                names = ", ".join(s.name for s in self.spec.mounts) or "none"
+                raise ValidationError(field, share_path.mount_path,
+                                      f"is on share {share.name}, which neither cluster {self.name} (it mounts: "
+                                      f"{names}) nor the job mounts: add the share to the cluster's mounts= or the "
+                                      "job's mounts=")
+
     def submit(self, spec: JobSpec, *, experiment: Experiment | str = "default",
                cleanup: str = "terminate") -> Job:
         """Submit *spec* to this cluster in *experiment* (created if missing); returns the live job.
@@ -382,8 +433,23 @@ class GpuCluster(LiveResource):
         share this cluster mounts. The job is terminated when this cluster's block ends.
         """
         from ._job import Job
+        from ._jobs import JobSpec
         from ._workspace import Experiment
 
+        if not isinstance(spec, JobSpec):
+            raise ValidationError("spec", spec, "must be a job specification such as bk.CustomJob(...) or "
+                                                f"bk.CntkJob(...), not {type(spec).__name__}")
+        if isinstance(experiment, Experiment):
+            if experiment.workspace.id.lower() != self.workspace.id.lower():
+                raise ValidationError("experiment", experiment.name,
+                                      f"belongs to workspace {experiment.workspace.name}, not to "
+                                      f"{self.workspace.name} of cluster {self.name}")
+        elif isinstance(experiment, str):
+            _names.check_experiment_name(experiment)
+        else:
+            raise ValidationError("experiment", experiment, f"must be an experiment name or ws.experiment(...), not "
+                                                            f"{type(experiment).__name__}")
+        self._check_fits(spec)
         if isinstance(experiment, str):
             experiment = Experiment(self.workspace, experiment).ensure()
         default_prefix = self.spec.mounts[0].root.mount_path if self.spec.mounts else None

@@ -101,7 +101,8 @@ class AdminUser:
 
     name: str
     password: str | None = attrs.field(default=None, repr=False)
-    ssh_public_key: str | None = None
+    ssh_public_key: str | None = attrs.field(default=None, validator=_names.validator(
+        lambda value: _names.check_ssh_public_key(value, field="admin ssh_public_key")))
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
@@ -157,15 +158,15 @@ class Azure:
     storage_key: str | None = attrs.field(default=None, repr=False)
     files_endpoint: str | None = None
     ca_cert: str | None = None
-    location: str | None = None
+    # An Azure region; a display name ("East US") becomes ARM's form ("eastus").
+    location: str | None = attrs.field(default=None, converter=attrs.converters.optional(_names.check_location))
     admin: AdminUser | None = None
     credential_scopes: tuple[str, ...] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )
     # How often to poll long-running operations, in seconds: None is the real service's pace.
-    poll_interval: float | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
-    )
+    poll_interval: float | None = attrs.field(default=None, validator=_names.validator(
+        lambda value: _names.check_seconds(value, field="poll_interval")))
     # How long one request keeps retrying transient failures when no operation deadline encloses
     # it (an operation's own deadline, e.g. a wait's timeout, wins when there is one), seconds.
     retry_budget: float = attrs.field(default=DEFAULT_RETRY_BUDGET, validator=_names.validator(
@@ -346,6 +347,8 @@ class Azure:
         faults into its answers, e.g. ``"429=0.1,500=0.05,reset=0.02,seed=1"`` (see
         docs/emulator.md, "Fault injection").
         """
+        _names.check_seconds(poll_interval, field="poll_interval")  # refused before an emulator starts
+        _names.check_location(location)
         import atexit
         import tempfile
 
@@ -402,6 +405,7 @@ class Azure:
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
         ``storage_key``."""
         source = Path(path)
+        _check_private(source, what="ready file")
         ready = _read_json(source, what="ready file")
 
         def value(name: str) -> Any:
@@ -582,6 +586,19 @@ def _ssh_key(value: str | None) -> str | None:
     raise ValidationError(
         "BATCHAI_KIT_ADMIN_SSH_KEY", value, "must be an SSH public key or the path of a .pub file"
     )
+
+
+def _check_private(path: Path, *, what: str) -> None:
+    """A file holding secrets must be readable by its owner only (the emulator writes it 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ValidationError(what, str(path), "does not exist") from None
+    except OSError as exc:
+        raise ValidationError(what, str(path), f"cannot be read ({exc.strerror})") from None
+    if os.name == "posix" and mode & 0o077:
+        raise ValidationError(what, str(path), f"is readable by others (mode {mode & 0o777:04o}) and holds a bearer "
+                                               f"token and the storage key: `chmod 600 {path}`")
 
 
 def _read_json(path: Path, *, what: str) -> dict[str, Any]:

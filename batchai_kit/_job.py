@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import attrs
 
+from . import _names
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
 from ._waiter import RETRY_STATUS_CODES, TransientRetry, retry_after_seconds, sleep_unless_playback
 from .errors import ConnectionFailed, JobFailed, ServiceError, ValidationError, error_details, scrub_secrets
@@ -276,6 +277,7 @@ class Job(LiveResource):
         raises :class:`~batchai_kit.JobFailed` with its exit code, the service's error codes and
         the last lines of stderr.txt.
         """
+        timeout = _names.check_seconds(timeout, field="timeout")
         tail = _Tail(self, stream) if stream else None
         emit = on_line or (lambda line: log.info("%s | %s", self.name, line))
 
@@ -338,10 +340,30 @@ class Job(LiveResource):
 
     # -- outputs -----------------------------------------------------------------------------------
 
+    def output_directory_ids(self) -> list[str] | None:
+        """The ids ``files``/``download`` accept: ``stdouterr`` and the job's output directories
+        (from its spec, or the service's last answer); None when neither is known yet."""
+        if self.spec is not None:
+            return [STDOUTERR, *self.spec.outputs]
+        if self.model is not None:
+            return [STDOUTERR, *(d.id for d in (getattr(self.model, "output_directories", None) or []))]
+        return None
+
+    def _check_directory_id(self, directory_id: object) -> str:
+        known = self.output_directory_ids()
+        if not isinstance(directory_id, str):
+            raise ValidationError("directory_id", directory_id, f"must be an output directory id such as "
+                                                                f"'{STDOUTERR}', not {type(directory_id).__name__}")
+        if known is not None and directory_id not in known:
+            raise ValidationError("directory_id", directory_id, f"is not an output directory of job {self.name}: "
+                                                                f"use one of {', '.join(known)}")
+        return directory_id
+
     def files(self, directory_id: str = STDOUTERR, path: str = ".") -> list[OutputFile]:
         """The entries of an output directory (``stdouterr`` or an output id), one level."""
         from azure.mgmt.batchai import models
 
+        self._check_directory_id(directory_id)
         options = models.JobsListOutputFilesOptions(outputdirectoryid=directory_id, directory=path,
                                                     linkexpiryinminutes=LINK_MINUTES)
         with azure_errors(f"Listing outputs {directory_id}/{path} of job {self.name}"):
@@ -376,7 +398,11 @@ class Job(LiveResource):
         """Download an output directory, a directory in it, or one file (``path``) into
         *destination*; files keep their paths relative to the output directory (a single file
         keeps only its name). Returns the local files."""
+        self._check_directory_id(directory_id)
         destination = Path(destination)
+        if destination.exists() and not destination.is_dir():
+            raise ValidationError("destination", str(destination), "is an existing file: job outputs download into a "
+                                                                   "directory (new or existing)")
         session = self.azure.http_session()
         path = path.strip("/") or "."
         single = None

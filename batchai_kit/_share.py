@@ -328,16 +328,22 @@ class FileShare(EnsuredResource):
         workers: int = 4,
         max_connections: int = 4,
         progress: Callable[[TransferProgress], None] | None = None,
+        verify: bool = False,
     ) -> TransferReport:
         """Upload the file or directory tree ``local`` into the directory ``remote``.
 
         A file keeps its name; a directory's contents (empty directories included) go below
-        ``remote``. Files whose size and MD5 already match the share's copy are skipped; the
-        others are sent with their Content-MD5, ``workers`` files at a time, big files in
-        ``max_connections`` parallel ranges.
+        ``remote``. Unchanged files are skipped: those this machine sent before and has not
+        changed since (a local sync state in ``$BATCHAI_KIT_HOME/sync``, checked against the
+        share's listing of each directory: a file deleted or resized on the share is sent again),
+        and those whose size and MD5 match the share's copy. The others are sent with their
+        Content-MD5, ``workers`` files at a time, big files in ``max_connections`` parallel
+        ranges. A change made on the share that keeps a file's size does not show in a listing:
+        ``verify=True`` compares every same-size file's MD5 with the share's (one request each).
         """
         return _transfer.upload(
-            self, local, remote, workers=workers, max_connections=max_connections, progress=progress
+            self, local, remote, workers=workers, max_connections=max_connections, progress=progress,
+            verify=verify,
         )
 
     def download(

@@ -40,10 +40,10 @@ class Workspace(EnsuredResource):
         if not chosen:
             raise ValidationError("location", location, "a workspace needs a location such as 'eastus' "
                                                         "(pass location= or configure one)")
-        self.location: str = chosen
+        self.location: str = _names.check_location(chosen)
         self.cleanup = check_choice("cleanup", cleanup, KEEP_OR_DELETE)
         self.journal = journal_for(journal)
-        self.timeout = timeout
+        self.timeout = _names.check_seconds(timeout, field="timeout")
         self.created_group = False
         self.created_here = False
         self._batchai = None

@@ -319,12 +319,18 @@ def test_the_put_cluster_example_names_its_cluster_and_refuses_its_nfs_mount():
     volumes = body["parameters"]["parameters"]["properties"]["nodeSetup"]["mountVolumes"]
     volumes["azureFileShares"][0]["accountName"] = "storageaccount"
     volumes["azureFileShares"][0]["azureFileUrl"] = "https://storageaccount.file.core.windows.net/share"
+    accounts = body["parameters"]["parameters"]["properties"]["userAccountSettings"]
+    placeholder, accounts["adminUserSshPublicKey"] = accounts["adminUserSshPublicKey"], "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host"
     with pytest.raises(bk.UnsupportedSetting) as caught:
         read_cluster(body)
     assert caught.value.field == "parameters.parameters.properties.nodeSetup.mountVolumes.fileServers"
     del volumes["fileServers"]
     spec, name = read_cluster(body)
     assert name == "demo_cluster" and spec.admin_user == "admin_user_name"
+    # the example's own key is a placeholder ("ssh-rsa AAAAB3NzaC1yc..."): no SSH key at all
+    accounts["adminUserSshPublicKey"] = placeholder
+    with pytest.raises(bk.ValidationError, match="adminUserSshPublicKey"):
+        read_cluster(body)
 
 
 def test_the_recipes_json_files_describe_the_quickstarts_job_and_cluster():
