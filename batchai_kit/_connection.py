@@ -120,6 +120,19 @@ class AdminUser:
         register_secret(self.password)
 
 
+def _ready_file_credential(ready: Mapping[str, Any], value: Any) -> Any:
+    """The emulator's service principal signed in at its own authority, or its static token."""
+    principal = ("authority", "tenant_id", "client_id", "client_secret")
+    if not all(ready.get(name) for name in principal):
+        return StaticTokenCredential(value("token"))
+    from azure.identity import ClientSecretCredential
+
+    # MSAL would ask login.microsoftonline.com whether the emulator is a genuine authority
+    return ClientSecretCredential(value("tenant_id"), value("client_id"), value("client_secret"),
+                                  authority=value("authority"), disable_instance_discovery=True,
+                                  connection_verify=value("ca_cert"))
+
+
 def _credential_repr(credential: object) -> str:
     # Only the type: a credential's own repr is not ours to trust with secrets.
     return type(credential).__name__
@@ -411,7 +424,9 @@ class Azure:
     def from_ready_file(cls, path: str | os.PathLike[str]) -> Azure:
         """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
-        ``storage_key``."""
+        ``storage_key``. Where it names the emulator's service principal (``authority``,
+        ``tenant_id``, ``client_id``, ``client_secret``) the library signs in with it, as with
+        Azure AD, and so outlives the ready file's token; else it uses ``token``."""
         source = Path(path)
         _check_private(source, what="ready file")
         ready = _read_json(source, what="ready file")
@@ -421,7 +436,7 @@ class Azure:
 
         with _naming_the_file(source):
             return cls(
-                StaticTokenCredential(value("token")),
+                _ready_file_credential(ready, value),
                 value("subscription_id"),
                 arm_endpoint=value("arm_endpoint"),
                 storage_account=value("storage_account"),
