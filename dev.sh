@@ -32,7 +32,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint,docs]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
