@@ -331,7 +331,7 @@ class FileShare(EnsuredResource):
         remote: str | SharePath = "",
         *,
         workers: int = 4,
-        max_connections: int = 4,
+        max_connections: int = 8,
         progress: Callable[[TransferProgress], None] | None = None,
         verify: bool = False,
     ) -> TransferReport:
@@ -357,7 +357,7 @@ class FileShare(EnsuredResource):
         local: str | os.PathLike[str],
         *,
         workers: int = 4,
-        max_connections: int = 4,
+        max_connections: int = 8,
         progress: Callable[[TransferProgress], None] | None = None,
     ) -> TransferReport:
         """Download the file or directory tree ``remote`` to ``local``.

@@ -279,12 +279,19 @@ def _send_file(files: Any, share: FileShare, item: _Item, max_connections: int,
                 files.update_range(share.name, directory, name, data, 0, len(data) - 1)
             on_bytes(len(data), len(data))
             return md5
-    md5 = _md5_of(item.local)
-    files.create_file_from_path(
-        share.name, directory, name, str(item.local),
-        content_settings=ContentSettings(content_md5=md5),
-        max_connections=max_connections, progress_callback=on_bytes,
-    )
+    # The MD5 is computed on another thread while the ranges go out (hashlib lets go of the GIL),
+    # then set with the file's properties: one pass over the file fewer on the critical path.
+    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5")
+    try:
+        digest = hasher.submit(_md5_of, item.local)
+        files.create_file_from_path(
+            share.name, directory, name, str(item.local),
+            max_connections=max_connections, progress_callback=on_bytes,
+        )
+        md5 = digest.result()
+    finally:
+        hasher.shutdown(wait=True)
+    files.set_file_properties(share.name, directory, name, ContentSettings(content_md5=md5))
     return md5
 
 
