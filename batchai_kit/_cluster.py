@@ -166,8 +166,11 @@ class ClusterSpec:
         from azure.mgmt.batchai import models
 
         name = self.admin_user or (default.name if default else None)
-        password = self.admin_password if self.admin_user else (default.password if default else None)
-        ssh_key = self.admin_ssh_key if self.admin_user else (default.ssh_public_key if default else None)
+        # a name without a credential of its own (as a GET body gives it) takes the configured
+        # ones, as az takes ~/.ssh/id_rsa.pub
+        own = bool(self.admin_password or self.admin_ssh_key)
+        password = self.admin_password if own else (default.password if default else None)
+        ssh_key = self.admin_ssh_key if own else (default.ssh_public_key if default else None)
         if not name or not (password or ssh_key):
             raise ValidationError("admin_user", name, "a cluster needs an admin account with a password or an SSH "
                                                       "public key: pass admin_user= with admin_password= or "
