@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import attrs
 
 from . import _names
-from ._resource import azure_errors
+from ._resource import azure_errors, block_interrupts_in_this_thread
 from .errors import NotFound, ValidationError
 
 if TYPE_CHECKING:  # _share imports this module; FileShare is only named in annotations here
@@ -167,7 +167,8 @@ def _in_parallel(
         return work(local.files, item)
 
     pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}"
+        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}",
+        initializer=block_interrupts_in_this_thread,
     )
     try:
         futures = [pool.submit(run, item) for item in items]

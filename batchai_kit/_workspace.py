@@ -46,6 +46,8 @@ class Workspace(EnsuredResource):
         self.timeout = _names.check_seconds(timeout, field="timeout")
         self.created_group = False
         self.created_here = False
+        self.creating_group = False  # a create was sent and not (yet) answered: see LiveResource
+        self.creating = False
         self._batchai = None
 
     def __repr__(self) -> str:
@@ -83,10 +85,11 @@ class Workspace(EnsuredResource):
             exists = resources.resource_groups.check_existence(self.resource_group)
         if not exists:
             log.info("Creating resource group %s in %s", self.resource_group, self.location)
+            self.creating_group = True
             with journaled(self.journal, "resource_group", self.group_id, self.azure.arm_endpoint), \
                     azure_errors(f"Creating resource group {self.resource_group}"):
                 resources.resource_groups.create_or_update(self.resource_group, {"location": self.location})
-            self.created_group = True
+            self.created_group, self.creating_group = True, False
         try:
             with azure_errors(f"Reading workspace {self.name}"):
                 self.batchai.workspaces.get(self.resource_group, self.name)
@@ -94,12 +97,19 @@ class Workspace(EnsuredResource):
             from azure.mgmt.batchai import models
 
             log.info("Creating workspace %s", self.name)
+            self.creating = True
             with journaled(self.journal, "workspace", self.id, self.azure.arm_endpoint), \
                     azure_errors(f"Creating workspace {self.name}"):
                 self.batchai.workspaces.begin_create(
                     self.resource_group, self.name, models.WorkspaceCreateParameters(location=self.location)).result()
-            self.created_here = True
+            self.created_here, self.creating = True, False
         return self
+
+    def _claim_unconfirmed(self) -> bool:
+        group, self.creating_group = self.creating_group, False
+        if group:
+            self.created_group = True
+        return super()._claim_unconfirmed() or group
 
     def _cleanup(self, failed: bool) -> None:
         if not (self.cleanup == "delete" and self.created_group):
@@ -107,8 +117,11 @@ class Workspace(EnsuredResource):
             return
         # deleting the group this block made deletes the workspace in it too
         log.info("Deleting resource group %s", self.resource_group)
-        with azure_errors(f"Deleting resource group {self.resource_group}"):
-            self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
+        try:
+            with azure_errors(f"Deleting resource group {self.resource_group}"):
+                self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
+        except NotFound:
+            log.info("Resource group %s was already gone", self.resource_group)
         if self.created_here:
             journal_deleted(self.journal, "workspace", self.id, self.azure.arm_endpoint)
             self.created_here = False
@@ -118,8 +131,11 @@ class Workspace(EnsuredResource):
     def delete(self) -> None:
         """Delete the workspace and everything in it."""
         log.info("Deleting workspace %s", self.name)
-        with azure_errors(f"Deleting workspace {self.name}"):
-            self.batchai.workspaces.begin_delete(self.resource_group, self.name).result()
+        try:
+            with azure_errors(f"Deleting workspace {self.name}"):
+                self.batchai.workspaces.begin_delete(self.resource_group, self.name).result()
+        except NotFound:
+            log.info("Workspace %s was already gone", self.name)
         journal_deleted(self.journal, "workspace", self.id, self.azure.arm_endpoint)
         self.created_here = False
 
