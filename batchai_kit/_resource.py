@@ -220,7 +220,7 @@ class LiveResource:
             # create was in flight (its intent journaled, its answer never seen: ours, by the
             # journal's intent record): apply the cleanup policy now, as no __exit__ will run.
             try:
-                if self._claim_unconfirmed() or self.created_here:
+                if self._claim_unconfirmed() or self._created_anything():
                     self._cleanup_after_failed_entry(error)
             finally:
                 _GUARD.exit()
@@ -261,6 +261,10 @@ class LiveResource:
             raise Terminated()
         if late is not None:
             raise KeyboardInterrupt
+
+    def _created_anything(self) -> bool:
+        """Whether this block created something its cleanup policy may have to delete."""
+        return self.created_here
 
     def _claim_unconfirmed(self) -> bool:
         """After a failed entry: count as created here what this block asked to create and never

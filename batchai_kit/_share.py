@@ -210,9 +210,9 @@ class FileShare(EnsuredResource):
             return self
         token = f"{os.getpid()}-{secrets.token_hex(8)}"
         endpoint = self.azure.file_endpoint
+        self.creating = True  # from the intent on: see LiveResource._claim_unconfirmed
         if self.journal is not None:
             self.journal.intent(self.kind, self.url, clean_endpoint(endpoint))
-        self.creating = True
         with azure_errors(f"Creating file share {self.name}"):
             created = files.create_share(self.name, metadata={CREATOR_METADATA: token}, fail_on_exist=False)
             if not created:

@@ -105,6 +105,9 @@ class Workspace(EnsuredResource):
             self.created_here, self.creating = True, False
         return self
 
+    def _created_anything(self) -> bool:
+        return self.created_here or self.created_group
+
     def _claim_unconfirmed(self) -> bool:
         group, self.creating_group = self.creating_group, False
         if group:
@@ -150,7 +153,15 @@ class Workspace(EnsuredResource):
         from ._share import FileShare
 
         journal = self.journal if self.journal is not None else False  # None would mean the default journal
-        return FileShare(self.azure, name, mount_as=mount_as, cleanup=cleanup, journal=journal).ensure()
+        share = FileShare(self.azure, name, mount_as=mount_as, cleanup=cleanup, journal=journal)
+        try:
+            return share.ensure()
+        except BaseException as error:
+            # Interrupted (or failed) with its create in flight: its own block never opened, so
+            # its cleanup policy is applied here, as a block's entry would.
+            if share._claim_unconfirmed() or share.created_here:
+                share._cleanup_after_failed_entry(error)
+            raise
 
     def gpu_cluster(self, name: str, **spec: Any) -> GpuCluster:
         """A cluster of this workspace: created (or attached) when its ``with`` block starts."""

@@ -282,3 +282,117 @@ def test_a_ctrl_c_dropped_inside_an_sdk_call_is_raised_as_the_call_returns(works
             after.append("ran on")
     assert after == []
     assert cluster_names(batchai) == []
+
+
+# --- interrupts during creates and cleanups ---------------------------------------------------------
+
+
+def test_a_ctrl_c_during_a_normal_cleanup_lets_it_finish_then_is_raised(azure, journal, monkeypatch):
+    real_delete = bk.FileShare.delete
+
+    def interrupted_delete(self):
+        signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C as the block ends
+        real_delete(self)
+
+    monkeypatch.setattr(bk.FileShare, "delete", interrupted_delete)
+    with pytest.raises(KeyboardInterrupt):
+        with bk.FileShare(azure, "ending", cleanup="delete", journal=journal):
+            pass
+    assert not azure.file_service().exists("ending")
+    assert journal.alive() == []  # the delete was recorded: the cleanup was not cut in half
+
+
+def test_a_cluster_whose_create_is_interrupted_in_flight_is_ours_and_deleted(workspace, journal, batchai,
+                                                                               monkeypatch):
+    clusters = workspace.batchai.clusters
+    real_begin_create = clusters.begin_create
+
+    def interrupted_while_waiting(*args, **kwargs):
+        real_begin_create(*args, **kwargs).result()  # the service made it...
+        raise KeyboardInterrupt  # ...but Ctrl-C came before its answer was seen
+
+    monkeypatch.setattr(clusters, "begin_create", interrupted_while_waiting)
+    with pytest.raises(KeyboardInterrupt):
+        with workspace.gpu_cluster("c1", nodes=1):
+            pytest.fail("the block must not run")
+    assert cluster_names(batchai) == []
+    assert "cluster" not in {a.kind for a in journal.alive()}
+
+
+def test_a_share_whose_create_is_interrupted_in_flight_is_ours_and_deleted(azure, journal):
+    share = bk.FileShare(azure, "inflight", cleanup="delete", journal=journal)
+    files = share._files()
+    real_create = files.create_share
+
+    def interrupted(*args, **kwargs):
+        real_create(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    files.create_share = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        with share:
+            pytest.fail("the block must not run")
+    assert not azure.file_service().exists("inflight")
+    assert journal.alive() == []
+
+
+def test_a_share_found_existing_is_never_claimed_by_an_interrupt(azure, journal):
+    azure.file_service().create_share("theirs2")  # another client's, made between look-up and create
+    share = bk.FileShare(azure, "theirs2", cleanup="delete", journal=journal)
+    files = share._files()
+    files.exists = lambda *args, **kwargs: False
+    files.get_share_metadata = lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        with share:
+            pytest.fail("the block must not run")
+    assert azure.file_service().exists("theirs2")
+
+
+def test_a_workspace_whose_group_create_is_interrupted_in_flight_is_deleted(azure, journal, monkeypatch):
+    from azure.mgmt.resource.resources.operations import ResourceGroupsOperations
+
+    real = ResourceGroupsOperations.create_or_update
+
+    def interrupted(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ResourceGroupsOperations, "create_or_update", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal):
+            pytest.fail("the block must not run")
+    monkeypatch.undo()
+    assert not azure.resources().resource_groups.check_existence(GROUP)
+    assert journal.alive() == []
+
+
+def test_a_workspace_block_interrupted_after_making_its_group_deletes_the_group(azure, journal, monkeypatch):
+    from azure.mgmt.batchai.operations import WorkspacesOperations
+
+    def interrupted_get(self, *args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while looking the workspace up, the group just made
+
+    monkeypatch.setattr(WorkspacesOperations, "get", interrupted_get)
+    with pytest.raises(KeyboardInterrupt):
+        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal):
+            pytest.fail("the block must not run")
+    monkeypatch.undo()
+    assert not azure.resources().resource_groups.check_existence(GROUP)
+    assert journal.alive() == []
+
+
+def test_a_share_made_by_ws_file_share_and_interrupted_in_flight_is_deleted(workspace, journal, monkeypatch):
+    from azure.storage.file import FileService
+
+    real = FileService.create_share
+
+    def interrupted(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FileService, "create_share", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workspace.file_share("flight", cleanup="delete")
+    monkeypatch.undo()
+    assert not workspace.azure.file_service().exists("flight")
+    assert "share" not in {a.kind for a in journal.alive()}
