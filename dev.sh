@@ -5,6 +5,7 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh bench [--quick]      the performance figures (benchmarks/, docs/performance.md)
 #   ./dev.sh mutate [module...]   mutation testing (mutmut) of the modules in docs/mutation.md
 #   ./dev.sh conformance [args]   the conformance suite: the real Azure CLI (installed into its own
 #                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
@@ -32,7 +33,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint,docs]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
@@ -58,6 +59,10 @@ case "$command" in
     quickstart)
         setup
         exec "$VENV/bin/batchai-kit" quickstart "$@"
+        ;;
+    bench)
+        setup
+        exec "$VENV/bin/python" -m benchmarks "$@"
         ;;
     record)
         setup
@@ -103,7 +108,7 @@ case "$command" in
         exec bash scripts/wheel-smoke "$VENV/bin/python"
         ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|mutate|conformance|lint|wheel-smoke|setup|legacy|seed} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|bench|mutate|conformance|lint|wheel-smoke|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac

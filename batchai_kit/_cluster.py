@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
 
@@ -13,6 +13,8 @@ from ._waiter import operation_deadline
 from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
+    from azure.mgmt.batchai import BatchAI, models
+
     from ._connection import AdminUser
     from ._job import Job
     from ._jobs import JobSpec
@@ -121,10 +123,12 @@ class ClusterSpec:
 
     @property
     def autoscale(self) -> bool:
+        """Whether the cluster auto-scales (``min_nodes``/``max_nodes`` given)."""
         return self.min_nodes is not None
 
     @property
     def target_nodes(self) -> int:
+        """The size the cluster is created with: ``nodes``, else ``min_nodes``, else 1."""
         if self.nodes is not None:
             return self.nodes
         return 1 if self.min_nodes is None else self.min_nodes
@@ -156,12 +160,17 @@ class ClusterSpec:
             secrets=[models.EnvironmentVariableWithSecretValue(name=k, value=v)
                      for k, v in self.setup_secrets.items()] or None)
 
-    def admin(self, default: AdminUser | None) -> Any:
+    def admin(self, default: AdminUser | None) -> models.UserAccountSettings:
+        """The cluster's admin account: this spec's, else ``default``; ``ValidationError`` when
+        neither has a name and a password or SSH key."""
         from azure.mgmt.batchai import models
 
         name = self.admin_user or (default.name if default else None)
-        password = self.admin_password if self.admin_user else (default.password if default else None)
-        ssh_key = self.admin_ssh_key if self.admin_user else (default.ssh_public_key if default else None)
+        # a name without a credential of its own (as a GET body gives it) takes the configured
+        # ones, as az takes ~/.ssh/id_rsa.pub
+        own = bool(self.admin_password or self.admin_ssh_key)
+        password = self.admin_password if own else (default.password if default else None)
+        ssh_key = self.admin_ssh_key if own else (default.ssh_public_key if default else None)
         if not name or not (password or ssh_key):
             raise ValidationError("admin_user", name, "a cluster needs an admin account with a password or an SSH "
                                                       "public key: pass admin_user= with admin_password= or "
@@ -169,7 +178,8 @@ class ClusterSpec:
         return models.UserAccountSettings(admin_user_name=name, admin_user_password=password,
                                           admin_user_ssh_public_key=ssh_key)
 
-    def to_parameters(self, default_admin: AdminUser | None, *, require_admin: bool = True) -> Any:
+    def to_parameters(self, default_admin: AdminUser | None, *,
+                      require_admin: bool = True) -> models.ClusterCreateParameters:
         """The create-cluster body. Without an admin account (this spec's or ``default_admin``)
         it is a ``ValidationError`` unless ``require_admin`` is False (e.g. for an export)."""
         from azure.mgmt.batchai import models
@@ -250,7 +260,7 @@ class GpuCluster(LiveResource):
 
     def __init__(self, workspace: Workspace, name: str, *, reuse: bool = False, cleanup: str = "delete",
                  wait: bool = True, timeout: float = 1800,
-                 on_change: Callable[[Any], None] | None = None, **spec: Any):
+                 on_change: Callable[[models.Cluster], None] | None = None, **spec: Any):
         self.workspace = workspace
         self.azure = workspace.azure
         self.name = _names.check_cluster_name(name)
@@ -265,20 +275,22 @@ class GpuCluster(LiveResource):
         self.created_here = False
         self.creating = False
         self.jobs: list[Job] = []
-        self.model: Any = None
+        self.model: models.Cluster | None = None
 
     def __repr__(self) -> str:
         return f"GpuCluster({self.name!r}, vm_size={self.spec.vm_size!r}, nodes={self.spec.target_nodes})"
 
     def describe(self) -> str:
+        """What log lines and errors call it: ``cluster <name>``."""
         return f"cluster {self.name}"
 
     @property
     def id(self) -> str:
+        """The cluster's ARM resource id."""
         return f"{self.workspace.id}/clusters/{self.name}"
 
     @property
-    def _client(self) -> Any:
+    def _client(self) -> BatchAI:
         return self.workspace.batchai
 
     @property
@@ -287,10 +299,12 @@ class GpuCluster(LiveResource):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def refresh(self) -> Any:
+    def refresh(self) -> models.Cluster:
+        """Read the cluster from Azure (``NotFound`` if it is gone); also kept as ``model``."""
         with azure_errors(f"Reading cluster {self.name}"):
-            self.model = self._client.clusters.get(*self._where, self.name)
-        return self.model
+            model = self._client.clusters.get(*self._where, self.name)
+        self.model = model
+        return model
 
     def create(self) -> GpuCluster:
         """Create the cluster, or attach to an existing one (see the class docstring)."""
@@ -322,7 +336,8 @@ class GpuCluster(LiveResource):
         if self.wait:
             self.wait_ready()
 
-    def wait_ready(self, timeout: float | None = None, on_change: Callable[[Any], None] | None = None) -> Any:
+    def wait_ready(self, timeout: float | None = None,
+                   on_change: Callable[[models.Cluster], None] | None = None) -> models.Cluster:
         """Wait until the allocation is steady and every node is idle or running.
 
         Unusable nodes or cluster errors raise :class:`~batchai_kit.NodesUnusable` with the
@@ -347,30 +362,35 @@ class GpuCluster(LiveResource):
                 return NodesUnusable(self.name, counts["unusable"], error_details(cluster.errors))
             return None
 
-        return self.azure.waiter(self.timeout if timeout is None else timeout).wait_until(
+        model: models.Cluster = self.azure.waiter(self.timeout if timeout is None else timeout).wait_until(
             self.refresh, ready, describe=f"cluster {self.name} to be ready", on_change=changed,
             state_of=describe_nodes, fail=unusable)
+        return model
 
     def resize(self, nodes: int | None = None, *, min_nodes: int | None = None, max_nodes: int | None = None,
-               wait: bool = True) -> Any:
-        """Change the size (``nodes``) or the auto-scale range; optionally wait until steady."""
+               wait: bool = True) -> models.Cluster:
+        """Change the size (``nodes``) or the auto-scale range; optionally wait until steady.
+        Returns the cluster as Azure reports it (steady, when waited for)."""
         from azure.mgmt.batchai import models
 
         spec = attrs.evolve(self.spec, nodes=nodes, min_nodes=min_nodes, max_nodes=max_nodes)
         log.info("Resizing cluster %s", self.name)
         with azure_errors(f"Resizing cluster {self.name}"):
-            self.model = self._client.clusters.update(
+            model = self._client.clusters.update(
                 *self._where, self.name, models.ClusterUpdateParameters(scale_settings=spec._scale_settings()))
+        self.model = model
         self.spec = spec
-        return self.wait_ready() if wait else self.model
+        return self.wait_ready() if wait else model
 
     def remote_logins(self) -> list[tuple[str, str, int]]:
         """(node id, IP address, SSH port) of each node. The emulator runs no SSH server."""
         with azure_errors(f"Listing remote logins of cluster {self.name}"):
-            return [(r.node_id, r.ip_address, r.port)
-                    for r in self._client.clusters.list_remote_login_information(*self._where, self.name)]
+            # Any: azure-mgmt-batchai 7.0.0 annotates its pagers' items as the page type
+            logins: Iterable[Any] = self._client.clusters.list_remote_login_information(*self._where, self.name)
+            return [(r.node_id, r.ip_address, r.port) for r in logins]
 
     def delete(self, wait: bool = True) -> None:
+        """Delete the cluster (waiting until Azure has, unless ``wait=False``) and journal it."""
         log.info("Deleting cluster %s", self.name)
         try:
             with azure_errors(f"Deleting cluster {self.name}"):

@@ -27,10 +27,17 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import attrs
+
+if TYPE_CHECKING:  # pragma: no cover - the SDKs load with the first client, not with batchai_kit
+    import requests
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.batchai import BatchAI
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.storage.file import FileService
 
 from . import _names
 from ._waiter import (
@@ -82,14 +89,15 @@ class StaticTokenCredential:
         self._token = token
         self._lifetime_s = lifetime_s
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        """The token, whatever the scopes (azure-core's ``TokenCredential`` protocol)."""
         from azure.core.credentials import AccessToken
 
         # A static token does not expire; a fresh expiry keeps azure-core from refreshing early.
         return AccessToken(self._token, int(time.time()) + self._lifetime_s)
 
     def close(self) -> None:
-        pass
+        """Nothing to release (the ``TokenCredential`` protocol asks for it)."""
 
     def __repr__(self) -> str:
         return "StaticTokenCredential(token=<redacted>)"
@@ -111,6 +119,19 @@ class AdminUser:
         if not self.password and not self.ssh_public_key:
             raise ValidationError("admin user", self.name, "needs a password or an SSH public key (or both)")
         register_secret(self.password)
+
+
+def _ready_file_credential(ready: Mapping[str, Any], value: Any) -> Any:
+    """The emulator's service principal signed in at its own authority, or its static token."""
+    principal = ("authority", "tenant_id", "client_id", "client_secret")
+    if not all(ready.get(name) for name in principal):
+        return StaticTokenCredential(value("token"))
+    from azure.identity import ClientSecretCredential
+
+    # MSAL would ask login.microsoftonline.com whether the emulator is a genuine authority
+    return ClientSecretCredential(value("tenant_id"), value("client_id"), value("client_secret"),
+                                  authority=value("authority"), disable_instance_discovery=True,
+                                  connection_verify=value("ca_cert"))
 
 
 def _credential_repr(credential: object) -> str:
@@ -404,7 +425,9 @@ class Azure:
     def from_ready_file(cls, path: str | os.PathLike[str]) -> Azure:
         """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
-        ``storage_key``."""
+        ``storage_key``. Where it names the emulator's service principal (``authority``,
+        ``tenant_id``, ``client_id``, ``client_secret``) the library signs in with it, as with
+        Azure AD, and so outlives the ready file's token; else it uses ``token``."""
         source = Path(path)
         _check_private(source, what="ready file")
         ready = _read_json(source, what="ready file")
@@ -414,7 +437,7 @@ class Azure:
 
         with _naming_the_file(source):
             return cls(
-                StaticTokenCredential(value("token")),
+                _ready_file_credential(ready, value),
                 value("subscription_id"),
                 arm_endpoint=value("arm_endpoint"),
                 storage_account=value("storage_account"),
@@ -444,6 +467,7 @@ class Azure:
 
     @property
     def scopes(self) -> list[str]:
+        """The OAuth scopes tokens are asked for: ``credential_scopes``, else the ARM endpoint's."""
         return (
             list(self.credential_scopes)
             if self.credential_scopes
@@ -459,13 +483,13 @@ class Azure:
             "retry_policy": arm_retry_policy(self.retry()),
         }
 
-    def batchai(self) -> Any:
+    def batchai(self) -> BatchAI:
         """An ``azure.mgmt.batchai.BatchAI`` client (API 2018-05-01) for this subscription."""
         from azure.mgmt.batchai import BatchAI
 
         return BatchAI(self.credential, self.subscription_id, **self._arm_kwargs())
 
-    def resources(self) -> Any:
+    def resources(self) -> ResourceManagementClient:
         """An ``azure.mgmt.resource.ResourceManagementClient`` (resource groups)."""
         from azure.mgmt.resource.resources import ResourceManagementClient
 
@@ -473,6 +497,7 @@ class Azure:
 
     @property
     def file_endpoint(self) -> str:
+        """The storage account's Azure Files endpoint; ``ValidationError`` without an account."""
         if not self.storage_account:
             raise ValidationError(
                 "storage_account",
@@ -492,13 +517,13 @@ class Azure:
             return Waiter(deadline_s=deadline_s, initial=1.0, cap=30.0)
         return Waiter(deadline_s=deadline_s, initial=self.poll_interval / 2, cap=self.poll_interval * 5)
 
-    def http_session(self) -> Any:
+    def http_session(self) -> requests.Session:
         """A requests Session for SAS download URLs, trusting what the clients trust."""
         import requests
 
         return _file_session(self.verify) or requests.Session()
 
-    def file_service(self) -> Any:
+    def file_service(self) -> FileService:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 

@@ -136,9 +136,12 @@ def _prepare_data_module(recipe: Path) -> Any:
     return module
 
 
-def stage_sample(recipe: Path, destination: Path, train_count: int | None = None,
-                 test_count: int | None = None) -> Path:
-    """The quickstart's input directory: the training script and the two CNTK text files."""
+def stage_sample(recipe: str | os.PathLike[str], destination: str | os.PathLike[str],
+                 train_count: int | None = None, test_count: int | None = None) -> Path:
+    """Write the quickstart's input directory — the training script and the two CNTK text files
+    (all 8,000 training and 2,000 test digits unless counts are given) — to *destination*,
+    replacing what is there; return its path."""
+    recipe, destination = Path(recipe), Path(destination)
     if destination.exists():
         shutil.rmtree(destination)
     destination.mkdir(parents=True)
