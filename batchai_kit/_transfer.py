@@ -282,7 +282,8 @@ def _send_file(files: Any, share: FileShare, item: _Item, max_connections: int,
             return md5
     # The MD5 is computed on another thread while the ranges go out (hashlib lets go of the GIL),
     # then set with the file's properties: one pass over the file fewer on the critical path.
-    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5")
+    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5",
+                                                   initializer=block_interrupts_in_this_thread)
     try:
         digest = hasher.submit(_md5_of, item.local)
         files.create_file_from_path(
