@@ -50,6 +50,7 @@ from ._waiter import (
     is_playback,
     retry_for,
     sdk_polling_interval,
+    sliced_sleep,
 )
 from .errors import ValidationError, register_secret
 
@@ -594,7 +595,7 @@ def _transport_class() -> type:
 
         def sleep(self, duration: float) -> None:
             if not is_playback():
-                super().sleep(duration)
+                sliced_sleep(duration)  # in slices: a Ctrl-C another thread took is seen within one
 
     return _Transport
 
