@@ -275,6 +275,7 @@ class GpuCluster(LiveResource):
         self.on_change = on_change
         self.journal = workspace.journal
         self.created_here = False
+        self.creating = False
         self.jobs: list[Job] = []
         self.model: models.Cluster | None = None
 
@@ -323,10 +324,11 @@ class GpuCluster(LiveResource):
             return self
         parameters = self.spec.to_parameters(self.azure.admin)
         log.info("Creating cluster %s: %d x %s", self.name, self.spec.target_nodes, self.spec.vm_size)
+        self.creating = True  # until the answer: see LiveResource._claim_unconfirmed
         with journaled(self.journal, "cluster", self.id, self.azure.arm_endpoint), \
                 azure_errors(f"Creating cluster {self.name}"):
             self.model = self._client.clusters.begin_create(*self._where, self.name, parameters).result()
-        self.created_here = True
+        self.created_here, self.creating = True, False
         return self
 
     def _open(self) -> None:
@@ -392,10 +394,13 @@ class GpuCluster(LiveResource):
     def delete(self, wait: bool = True) -> None:
         """Delete the cluster (waiting until Azure has, unless ``wait=False``) and journal it."""
         log.info("Deleting cluster %s", self.name)
-        with azure_errors(f"Deleting cluster {self.name}"):
-            poller = self._client.clusters.begin_delete(*self._where, self.name)
-            if wait:
-                poller.result()
+        try:
+            with azure_errors(f"Deleting cluster {self.name}"):
+                poller = self._client.clusters.begin_delete(*self._where, self.name)
+                if wait:
+                    poller.result()
+        except NotFound:
+            log.info("Cluster %s was already gone", self.name)
         journal_deleted(self.journal, "cluster", self.id, self.azure.arm_endpoint)
         self.created_here = False
 
@@ -477,6 +482,10 @@ class GpuCluster(LiveResource):
         default_prefix = self.spec.mounts[0].root.mount_path if self.spec.mounts else None
         parameters = spec.to_parameters(self.id, default_stdouterr=default_prefix)
         job = Job(experiment, spec.name, spec=spec, cleanup=cleanup)
-        job.submit(parameters)
-        self.jobs.append(job)
+        self.jobs.append(job)  # before it is sent: an interrupted submission is still stopped on exit
+        try:
+            job.submit(parameters)
+        except Exception:
+            self.jobs.remove(job)  # refused: there is nothing to stop
+            raise
         return job

@@ -156,6 +156,8 @@ class FileShare(EnsuredResource):
     progress: Callable[[TransferProgress], None] | None = attrs.field(default=None, kw_only=True, repr=False)
     created_here: bool = attrs.field(default=False, init=False)
     _ensured: bool = attrs.field(default=False, init=False, repr=False)
+    # A create was sent and not (yet) answered: see LiveResource._claim_unconfirmed.
+    creating: bool = attrs.field(default=False, init=False, repr=False)
     _service: Any = attrs.field(default=None, init=False, repr=False)
 
     kind: ClassVar[str] = "share"
@@ -215,14 +217,17 @@ class FileShare(EnsuredResource):
             return self
         token = f"{os.getpid()}-{secrets.token_hex(8)}"
         endpoint = self.azure.file_endpoint
+        self.creating = True  # from the intent on: see LiveResource._claim_unconfirmed
         if self.journal is not None:
             self.journal.intent(self.kind, self.url, clean_endpoint(endpoint))
         with azure_errors(f"Creating file share {self.name}"):
             created = files.create_share(self.name, metadata={CREATOR_METADATA: token}, fail_on_exist=False)
             if not created:
-                # "Already exists": made by our own earlier attempt whose answer was lost, or by another client.
+                # "Already exists": made by our own earlier attempt whose answer was lost, or by another
+                # client. Until the token says which, an interrupt must not claim (and delete) it.
+                self.creating = False
                 created = files.get_share_metadata(self.name).get(CREATOR_METADATA) == token
-        self.created_here = bool(created)
+        self.created_here, self.creating = bool(created), False
         self._ensured = True
         if created:
             if self.journal is not None:

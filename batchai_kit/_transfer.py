@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import attrs
 
 from . import _names
-from ._resource import azure_errors
+from ._resource import azure_errors, block_interrupts_in_this_thread
 from ._sync_state import FileRecord, SyncState, now_ns
 from .errors import NotFound, ValidationError
 
@@ -168,7 +168,8 @@ def _in_parallel(
         return work(local.files, item)
 
     pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}"
+        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}",
+        initializer=block_interrupts_in_this_thread,
     )
     try:
         futures = [pool.submit(run, item) for item in items]
@@ -281,7 +282,8 @@ def _send_file(files: Any, share: FileShare, item: _Item, max_connections: int,
             return md5
     # The MD5 is computed on another thread while the ranges go out (hashlib lets go of the GIL),
     # then set with the file's properties: one pass over the file fewer on the critical path.
-    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5")
+    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5",
+                                                   initializer=block_interrupts_in_this_thread)
     try:
         digest = hasher.submit(_md5_of, item.local)
         files.create_file_from_path(
