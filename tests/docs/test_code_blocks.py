@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_runtime
+
 from .blocks import DATA, REPO, RUN, SHOWN, Block, all_blocks, unmatched_lines
 
 BLOCKS = all_blocks()
@@ -81,7 +83,7 @@ def test_the_code_block_runs(index: int, tmp_path: Path) -> None:
 
         status = get_runtime("cntk").check()
         if not status.ok:
-            pytest.skip(f"needs the CNTK runtime: {status.detail}")
+            missing_runtime(f"needs the CNTK runtime: {status.detail}")  # a failure where runtimes are required
     output = _run(block, tmp_path)
     shown = _expected_output(index)
     if shown is not None:
