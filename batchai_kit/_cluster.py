@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
@@ -15,10 +16,10 @@ from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_de
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.batchai import BatchAI, models
 
-    from ._connection import AdminUser
+    from ._connection import AdminUser, Azure
     from ._job import Job
     from ._jobs import JobSpec
-    from ._share import FileShare
+    from ._share import FileShare, SharePath
     from ._workspace import Experiment, Workspace
 
 log = logging.getLogger("batchai_kit.cluster")
@@ -67,7 +68,7 @@ class ClusterSpec:
     setup_command: str | None = None
     setup_env: Mapping[str, str] = attrs.field(factory=dict)
     setup_secrets: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    setup_output: Any = None  # SharePath or '$AZ_BATCHAI_MOUNT_ROOT/...' string for the setup task's logs
+    setup_output: SharePath | str | None = None  # where the setup task's logs go ($AZ_BATCHAI_MOUNT_ROOT/...)
 
     def __attrs_post_init__(self) -> None:
         register_secret(self.admin_password)
@@ -101,7 +102,8 @@ class ClusterSpec:
                                                          "setup_command")
 
     @classmethod
-    def from_json(cls, source: Any, *, azure: Any = None) -> ClusterSpec:
+    def from_json(cls, source: Mapping[str, Any] | str | os.PathLike[str], *,
+                  azure: Azure | None = None) -> ClusterSpec:
         """A cluster spec from Batch AI's own JSON: a ``ClusterCreateParameters`` body as ``az
         batchai cluster create -f`` uses it (with or without the ``properties`` wrapper), a cluster
         as ``GET`` returns it, or a REST API example file. ``source`` is a mapping, JSON text

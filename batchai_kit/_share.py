@@ -33,6 +33,8 @@ from .errors import ValidationError
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.batchai import models
 
+    from ._connection import Azure
+
 __all__ = [
     "CLEANUP_POLICIES", "MOUNT_ROOT", "MOUNT_AS_PATTERN", "SharePath", "ShareEntry", "FileShare", "ExternalShare",
     # re-exported from _transfer, where they are made
@@ -146,7 +148,7 @@ class FileShare(EnsuredResource):
     and the SDK client stay out of its repr.
     """
 
-    azure: Any = attrs.field(repr=False)
+    azure: Azure = attrs.field(repr=False)
     name: str = attrs.field(validator=lambda _i, _a, value: _names.check_share_name(value))
     mount_as: str = attrs.field(default=None, kw_only=True, converter=_given_mount_as)
     cleanup: str = attrs.field(default="keep", kw_only=True, validator=_check_cleanup)
@@ -254,8 +256,12 @@ class FileShare(EnsuredResource):
         """
         from azure.mgmt.batchai import models
 
+        account = self.azure.storage_account
+        if not account:  # made with one (see __attrs_post_init__); the connection may have changed since
+            raise ValidationError("storage_account", None, "a share is mounted with its storage account: "
+                                                           "the connection has none")
         return models.AzureFileShareReference(
-            account_name=self.azure.storage_account,
+            account_name=account,
             azure_file_url=self.url,
             credentials=models.AzureStorageCredentialsInfo(account_key=self.azure.storage_key),
             relative_mount_path=self.mount_as,
