@@ -103,20 +103,36 @@ def with_connection(command):
               type=click.Choice(["cluster", "job", "file_server", "experiment", "workspace", "resource_group",
                                  "share", "all"]), help="Kinds to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+@click.option("--prune", is_flag=True, help="First forget the entries of local emulators that no longer run "
+                                            "(never an entry on Azure); needs no connection.")
 @output_option
 def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool,
-       output: str) -> None:
-    """List what batchai_kit created and did not delete (from its journal); delete it on request."""
+       prune: bool, output: str) -> None:
+    """List what batchai_kit created and did not delete (from its journal); delete it on request.
+
+    Entries of a local emulator that no longer runs (nothing listens at its loopback address any
+    more) are listed as "stale"; --prune forgets them. Entries on Azure are never pruned.
+    """
+    import os
+
     import attrs
     from rich.console import Console
 
     from ._cli_common import emit
-    from ._gc import Collector
+    from ._gc import Collector, prune_journal
     from ._journal import Journal
     from .errors import BatchAIKitError
 
     console = Console(stderr=False)
+    notes = Console(stderr=True)
     journal = Journal()
+    if prune:
+        forgotten = prune_journal(journal)
+        notes.print(f"Forgot {len(forgotten)} journal entr{'y' if len(forgotten) == 1 else 'ies'} of local "
+                    "emulators that no longer run." if forgotten else
+                    "No journal entries of local emulators that no longer run.")
+        if ready_file is None and config is None and not os.environ.get("AZURE_SUBSCRIPTION_ID"):
+            return  # nothing else to check without a connection
     try:
         collector = Collector(_connect(ready_file, config), journal)
         findings = collector.check(journal.alive())
@@ -128,6 +144,10 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
         emit(output, [attrs.asdict(finding) for finding in findings], ["Kind", "State", "Id", "Note"], rows)
     else:
         console.print("The journal lists nothing still alive.")
+    stale = sum(finding.state == "stale" for finding in findings)
+    if stale:
+        notes.print(f"{stale} entr{'y belongs' if stale == 1 else 'ies belong'} to local emulators that no "
+                    "longer run: `batchai-kit gc --prune` forgets them.")
     chosen = set(kinds) if "all" not in kinds else None
     doomed = [f for f in findings if f.state == "alive" and (chosen is None or f.kind in chosen)]
     if not delete or not doomed:

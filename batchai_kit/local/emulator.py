@@ -34,6 +34,7 @@ from .arm.control import ControlPlane
 from .arm.store import Store
 from .arm.timing import Timings
 from .files import FilesService, generate_account_key
+from .nodes import ProcessTracker
 from .runner import LocalNodeRunner
 
 log = logging.getLogger("batchai_kit.local")
@@ -168,8 +169,9 @@ class Emulator:
             self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
                                       host=self.host)
         if self.run_nodes:
+            tracker = ProcessTracker(self.control.record_process, self.data_dir / "nodes" / "exit-codes")
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
-                                                  self.control.clock)
+                                                  self.control.clock, tracker)
         self.control.recover()
         self._ticker = background_thread(self._tick_loop, "batchai-kit-ticker")
         self._ticker.start()

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+import attrs
+
+from ..errors import ValidationError
 from . import nodes
 from .arm.errors import ArmError
 from .arm.timing import iso
@@ -34,8 +37,9 @@ class LocalNodeRunner:
     """Runs the emulator's nodes as local process trees (the control plane's NodeRunner)."""
 
     def __init__(self, data_dir: Path, files: FilesService, files_endpoint: str,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], tracker: nodes.ProcessTracker | None = None):
         self.data_dir = Path(data_dir)
+        self.tracker = tracker
         self.files = files
         self.files_endpoint = files_endpoint.rstrip("/")
         self.clock = clock
@@ -134,7 +138,8 @@ class LocalNodeRunner:
                                         ("nodeSetup", "setupTask"))
         return nodes.prepare_node(self.node_layout(cluster, node), properties,
                                   cluster_path_segment=self.cluster_path_segment(cluster),
-                                  resolve_share=self.resolve_share, environ=self.base_environ())
+                                  resolve_share=self.resolve_share, environ=self.base_environ(),
+                                  tracker=self.tracker, owner=f"setup:{cluster['key']}:{node['id']}")
 
     def start_job(self, job: dict, cluster: dict, assigned: list[dict]):
         properties = self._with_secrets(job["properties"], job["internal"].get("secrets", {}))
@@ -143,7 +148,24 @@ class LocalNodeRunner:
                                job_path_segment=job["properties"]["jobOutputDirectoryPathSegment"],
                                nodes=layouts, job_dir=self.data_dir / "jobs" / job["internal"]["guid"],
                                resolve_share=self.resolve_share, resolve_runtime=self.resolve_runtime,
-                               environ=self.base_environ())
+                               environ=self.base_environ(), tracker=self.tracker, owner=job["key"])
+
+    @staticmethod
+    def reap(records: list[dict]) -> list[tuple[nodes.TrackedProcess, bool]]:
+        """After a crash: end the recorded process groups that still run (only where they are
+        still ours: a recycled pid is left alone); each record with whether it was running."""
+        found = []
+        for record in records:
+            tracked = nodes.TrackedProcess.from_doc(record)
+            running = nodes.still_running(tracked)
+            if running:
+                nodes.end_group(tracked, nodes.TERMINATE_GRACE_SECONDS)
+            elif tracked.exit_code is None:  # it ended while the emulator was down: its shell said how
+                tracked = attrs.evolve(tracked, exit_code=nodes.read_exit_code(tracked))
+            if tracked.exit_file:
+                Path(tracked.exit_file).unlink(missing_ok=True)
+            found.append((tracked, running))
+        return found
 
     def list_output_files(self, job: dict, output_id: str, directory: str, expiry_minutes: int) -> list[dict]:
         location = self._output_location(job, output_id)
@@ -171,9 +193,13 @@ class LocalNodeRunner:
                 entries.append({"name": entry.name, "fileType": "directory"})
                 continue
             path = posixpath.join(relative, entry.name) if relative else entry.name
+            try:
+                url = self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl")
+            except ValidationError:  # a path longer than Azure Files allows: no link can reach it
+                continue
             entries.append({
                 "name": entry.name, "fileType": "file",
-                "downloadUrl": self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl"),
+                "downloadUrl": url,
                 "properties": {"lastModified": iso(entry.modified).split(".")[0] + "Z",
                                "contentLength": entry.size},
             })

@@ -141,6 +141,12 @@ def test_a_job_as_get_returns_it_reads_with_its_read_only_fields_ignored():
     assert spec.name == "demo_job" and spec.max_wall_clock == datetime.timedelta(days=7)
 
 
+def test_the_live_services_experiment_name_in_a_get_body_is_read_only():
+    body = json.loads((EXAMPLES / "GetJob.json").read_text())["responses"]["200"]["body"]
+    body["properties"]["experimentName"] = "demo_experiment"  # the live service's bodies carry it
+    assert bk.JobSpec.from_json(body).name == "demo_job"
+
+
 def test_a_job_flattened_as_az_prints_it_reads_too():
     body = json.loads((EXAMPLES / "GetJob.json").read_text())["responses"]["200"]["body"]
     flat = {key: value for key, value in body.items() if key != "properties"} | body["properties"]
@@ -364,3 +370,11 @@ def test_an_auto_scale_range_upside_down_names_the_minimum():
     with pytest.raises(bk.ValidationError) as caught:
         bk.ClusterSpec.from_json(body)
     assert caught.value.field == "scaleSettings.autoScale.minimumNodeCount"
+
+
+def test_an_admin_name_without_a_credential_takes_the_configured_ones():
+    spec = bk.ClusterSpec.from_json({"vmSize": "STANDARD_NC6", "userAccountSettings": {"adminUserName": "me"}})
+    settings = spec.admin(bk.AdminUser("configured", password="Configured-pa55"))
+    assert (settings.admin_user_name, settings.admin_user_password) == ("me", "Configured-pa55")
+    with pytest.raises(bk.ValidationError, match="password or an SSH"):
+        spec.admin(None)

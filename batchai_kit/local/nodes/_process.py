@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from ._model import (
     StartError,
     words,
 )
+from ._tracking import ProcessTracker, TrackedProcess, boot_id, identity, recording_exit_code
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +94,11 @@ class ProcessHandle:
     """A running (or finished) run. ``poll`` never blocks; ``terminate`` is idempotent and
     safe from any thread."""
 
-    def __init__(self, name: str, stages: Sequence[Stage], log: ExecutionLog | None, redact: Redactor):
+    def __init__(self, name: str, stages: Sequence[Stage], log: ExecutionLog | None, redact: Redactor,
+                 tracker: ProcessTracker | None = None, owner: str = ""):
         self.name = name
+        self._tracker = tracker
+        self._owner = owner
         self._stages = tuple(stages)
         self._log = log
         self._redact = redact
@@ -104,6 +109,8 @@ class ProcessHandle:
         self._termination: JobResult | None = None
         self._terminate_requested = threading.Event()
         self._started = threading.Event()
+        self._start_ticks: dict[int, int] = {}
+        self._exit_files: dict[int, Path] = {}  # by id() of the Launch as the stage built it
         self._thread = background_thread(self._supervise, f"batchai-node-{name}")
 
     @classmethod
@@ -178,6 +185,7 @@ class ProcessHandle:
                 return processes
             codes = self._wait(processes)
             _stop([process for _, process in processes])
+            self._track(stage, processes)
             with self._lock:
                 self._running.clear()
             if self._terminate_requested.is_set():
@@ -199,7 +207,7 @@ class ProcessHandle:
             for launch in launches:
                 self._write(f"{stage.name}: starting {launch.label}: {describe(launch.argv)}", launch.node_id)
                 try:
-                    process = _popen(launch)
+                    process = _popen(self._recorded(launch))
                 except OSError as exc:
                     self._write(f"{stage.name}: cannot start {launch.label}: {exc.strerror}", launch.node_id)
                     for _, started in processes:
@@ -211,6 +219,7 @@ class ProcessHandle:
                     )
                 processes.append((launch, process))
                 self._running.append(process)
+                self._track(stage, [(launch, process)], started=True)
             if processes:
                 self._pid = processes[0][1].pid
         self._started.set()
@@ -225,6 +234,36 @@ class ProcessHandle:
                 return codes
             if self._terminate_requested.wait(_TICK):
                 return codes
+
+    def _recorded(self, launch: Launch) -> Launch:
+        """*launch* under a shell that writes the exit code where a restart finds it, when tracked."""
+        if self._tracker is None or self._tracker.directory is None:
+            return launch
+        self._tracker.directory.mkdir(parents=True, exist_ok=True)
+        exit_file = self._tracker.directory / f"{uuid.uuid4().hex}.exit"
+        self._exit_files[id(launch)] = exit_file
+        argv = recording_exit_code(launch.argv, exit_file, launch.cwd, launch.env.get("PATH"))
+        return attrs.evolve(launch, argv=argv)
+
+    def _track(self, stage: Stage, processes: list[_Running], started: bool = False) -> None:
+        """Record the stage's process groups (and, once they ended, their exit codes) where a
+        restart after a crash finds them."""
+        if self._tracker is None:
+            return
+        for launch, process in processes:
+            code = None if started or process.returncode is None else _shell_code(process.returncode)
+            if started:
+                found = identity(process.pid)
+                self._start_ticks[process.pid] = found.start_ticks if found is not None else -1
+            exit_file = self._exit_files.get(id(launch))
+            if code is not None and exit_file is not None:  # the store has the code now
+                exit_file.unlink(missing_ok=True)
+            try:
+                self._tracker.record(TrackedProcess(
+                    self._owner, process.pid, self._start_ticks.get(process.pid, -1), boot_id(), launch.label,
+                    stage.name, launch.primary, code, str(exit_file or "")))
+            except Exception:  # noqa: BLE001 - tracking must never stop a run; say so and go on
+                logger.exception("Cannot record process %s of %s", process.pid, self.name)
 
     def _finish(self, result: JobResult) -> None:
         with self._lock:
