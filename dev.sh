@@ -5,11 +5,14 @@
 #                                 quickstart (MNIST with CNTK) on the embedded emulator
 #   ./dev.sh test [pytest args]   install everything, then run the test suite
 #   ./dev.sh record [pytest args] re-record the cassettes against the emulator
+#   ./dev.sh bench [--quick]      the performance figures (benchmarks/, docs/performance.md)
 #   ./dev.sh mutate [module...]   mutation testing (mutmut) of the modules in docs/mutation.md
 #   ./dev.sh conformance [args]   the conformance suite: the real Azure CLI (installed into its own
 #                                 cached venv, ~/.batchai_kit/conformance-venv) and azure-identity
 #                                 against a running emulator (tests/conformance)
 #   ./dev.sh lint                 ruff and mypy (what CI runs after the tests; run it before landing)
+#   ./dev.sh wheel-smoke          build the sdist and wheel, install the wheel in fresh venvs outside
+#                                 the checkout (Python 3.9-3.13) and run it there (CI runs it)
 #   ./dev.sh legacy               build (once; cached in ~/.batchai_kit/legacy) the CPython 3.6
 #                                 environments with the Batch AI SDKs of 2017-2018
 #   ./dev.sh seed [pytest args]   setup + legacy, then run the seed (Microsoft's 2017 quickstart,
@@ -30,7 +33,7 @@ setup() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint]'
+    "$VENV/bin/python" -m pip install --quiet -e '.[test,quickstart,lint,docs]'
     "$VENV/bin/batchai-kit" runtime install cntk --allow-apt
 }
 
@@ -56,6 +59,10 @@ case "$command" in
     quickstart)
         setup
         exec "$VENV/bin/batchai-kit" quickstart "$@"
+        ;;
+    bench)
+        setup
+        exec "$VENV/bin/python" -m benchmarks "$@"
         ;;
     record)
         setup
@@ -95,8 +102,13 @@ case "$command" in
         "$VENV/bin/ruff" check .
         "$VENV/bin/mypy"    # settings and files in setup.cfg [mypy]; .mypy_cache keeps re-runs fast
         ;;
+    wheel-smoke)
+        setup
+        "$VENV/bin/python" -m pip install --quiet 'build>=1.0'
+        exec bash scripts/wheel-smoke "$VENV/bin/python"
+        ;;
     *)
-        echo "usage: ./dev.sh {quickstart|test|record|mutate|conformance|lint|setup|legacy|seed} [args]" >&2
+        echo "usage: ./dev.sh {quickstart|test|record|bench|mutate|conformance|lint|wheel-smoke|setup|legacy|seed} [args]" >&2
         exit 2
         ;;
 esac

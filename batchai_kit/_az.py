@@ -68,11 +68,15 @@ class EmulatorTarget:
 
     @classmethod
     def from_ready_file(cls, path: Path) -> EmulatorTarget:
-        try:
-            ready = json.loads(Path(path).read_text())
-        except FileNotFoundError:
+        from ._connection import _check_private
+
+        path = Path(path)
+        if not path.exists():
             raise ValidationError("ready file", str(path), "does not exist: start the emulator with "
-                                  "`batchai-kit emulator --ready-file FILE` or pass --ready-file") from None
+                                  "`batchai-kit emulator --ready-file FILE` or pass --ready-file")
+        _check_private(path, what="ready file")
+        try:
+            ready = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise ValidationError("ready file", str(path), f"cannot be read as JSON ({exc})") from None
         needed = ("arm_endpoint", "subscription_id", "ca_cert", "tenant_id", "client_id", "client_secret",

@@ -334,15 +334,20 @@ class _Shares:
 
 
 def _file_share(url: str, account: str | None, notes: list[str]) -> tuple[str, str]:
+    """(account, share) of an Azure Files URL; the reference's own accountName wins (the URL's
+    host name is lowercased, and may hold az's <AZURE_BATCHAI_STORAGE_ACCOUNT> placeholder)."""
     parts = urlsplit(url)
     segments = [segment for segment in parts.path.split("/") if segment]
-    host = parts.hostname or ""
-    if host.endswith(".file.core.windows.net") and segments:
-        return host.split(".", 1)[0], segments[0]
+    host = parts.netloc.rsplit("@", 1)[-1].split(":", 1)[0]
+    if host.lower().endswith(".file.core.windows.net") and segments:
+        found = account or host.split(".", 1)[0]
+        if found.startswith("<"):
+            notes.append(f"The storage account is the placeholder {found}: replace it in the datastore file.")
+        return found, segments[0]
     if len(segments) >= 2:  # path-style, as the emulator and Azurite serve: /account/share
         notes.append(f"Share URL {url} is not on Azure Files (*.file.core.windows.net): the datastore names account "
                      f"{segments[0]!r} and share {segments[1]!r}; copy the data to a real storage account first.")
-        return segments[0], segments[1]
+        return account or segments[0], segments[1]
     raise ValidationError("azureFileUrl", url, "must be an Azure Files share URL, "
                                                "https://<account>.file.core.windows.net/<share>")
 

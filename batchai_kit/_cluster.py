@@ -13,6 +13,8 @@ from ._waiter import operation_deadline
 from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_details, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
+    from azure.mgmt.batchai import BatchAI, models
+
     from ._connection import AdminUser
     from ._job import Job
     from ._jobs import JobSpec
@@ -26,10 +28,23 @@ CLUSTER_CLEANUP = ("delete", "keep")
 
 
 def _lower(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("priority", value, f"must be 'dedicated' or 'lowpriority', not {type(value).__name__}")
     return value.lower()
 
 
-def _shares(mounts: Iterable[FileShare]) -> tuple[FileShare, ...]:
+def _shares(mounts: Any) -> tuple[FileShare, ...]:
+    """``mounts`` as a tuple of file shares; a lone share is one mount, a string is refused (it
+    would iterate as characters)."""
+    if hasattr(mounts, "mount_reference") and hasattr(mounts, "mount_as"):
+        return (mounts,)
+    if isinstance(mounts, (str, bytes)) or not isinstance(mounts, (list, tuple)):
+        raise ValidationError("mounts", mounts, "must be a list of file shares (ws.file_share(name)), "
+                                                f"not {type(mounts).__name__}")
+    for index, share in enumerate(mounts):
+        if not (hasattr(share, "mount_reference") and hasattr(share, "mount_as")):
+            raise ValidationError(f"mounts[{index}]", share, "must be a file share (ws.file_share(name)), not "
+                                                             f"{type(share).__name__}")
     return tuple(mounts)
 
 
@@ -38,7 +53,7 @@ class ClusterSpec:
     """What a cluster should be. ``nodes`` is a fixed size; ``min_nodes`` and ``max_nodes``
     ask for auto-scale instead (``nodes`` is then the initial size, default ``min_nodes``)."""
 
-    vm_size: str = attrs.field(default="STANDARD_NC6", validator=_names.validator(_names.check_vm_size))
+    vm_size: str = attrs.field(default="STANDARD_NC6", validator=lambda _i, _a, value: _names.check_vm_size(value))
     nodes: int | None = None
     min_nodes: int | None = None
     max_nodes: int | None = None
@@ -46,7 +61,8 @@ class ClusterSpec:
     image: tuple[str, str, str, str] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
     admin_user: str | None = None
     admin_password: str | None = attrs.field(default=None, repr=False)
-    admin_ssh_key: str | None = None
+    admin_ssh_key: str | None = attrs.field(default=None, validator=_names.validator(
+        lambda value: _names.check_ssh_public_key(value, field="admin_ssh_key")))
     mounts: tuple[FileShare, ...] = attrs.field(default=(), converter=_shares)
     setup_command: str | None = None
     setup_env: Mapping[str, str] = attrs.field(factory=dict)
@@ -107,10 +123,12 @@ class ClusterSpec:
 
     @property
     def autoscale(self) -> bool:
+        """Whether the cluster auto-scales (``min_nodes``/``max_nodes`` given)."""
         return self.min_nodes is not None
 
     @property
     def target_nodes(self) -> int:
+        """The size the cluster is created with: ``nodes``, else ``min_nodes``, else 1."""
         if self.nodes is not None:
             return self.nodes
         return 1 if self.min_nodes is None else self.min_nodes
@@ -142,12 +160,17 @@ class ClusterSpec:
             secrets=[models.EnvironmentVariableWithSecretValue(name=k, value=v)
                      for k, v in self.setup_secrets.items()] or None)
 
-    def admin(self, default: AdminUser | None) -> Any:
+    def admin(self, default: AdminUser | None) -> models.UserAccountSettings:
+        """The cluster's admin account: this spec's, else ``default``; ``ValidationError`` when
+        neither has a name and a password or SSH key."""
         from azure.mgmt.batchai import models
 
         name = self.admin_user or (default.name if default else None)
-        password = self.admin_password if self.admin_user else (default.password if default else None)
-        ssh_key = self.admin_ssh_key if self.admin_user else (default.ssh_public_key if default else None)
+        # a name without a credential of its own (as a GET body gives it) takes the configured
+        # ones, as az takes ~/.ssh/id_rsa.pub
+        own = bool(self.admin_password or self.admin_ssh_key)
+        password = self.admin_password if own else (default.password if default else None)
+        ssh_key = self.admin_ssh_key if own else (default.ssh_public_key if default else None)
         if not name or not (password or ssh_key):
             raise ValidationError("admin_user", name, "a cluster needs an admin account with a password or an SSH "
                                                       "public key: pass admin_user= with admin_password= or "
@@ -155,7 +178,8 @@ class ClusterSpec:
         return models.UserAccountSettings(admin_user_name=name, admin_user_password=password,
                                           admin_user_ssh_public_key=ssh_key)
 
-    def to_parameters(self, default_admin: AdminUser | None, *, require_admin: bool = True) -> Any:
+    def to_parameters(self, default_admin: AdminUser | None, *,
+                      require_admin: bool = True) -> models.ClusterCreateParameters:
         """The create-cluster body. Without an admin account (this spec's or ``default_admin``)
         it is a ``ValidationError`` unless ``require_admin`` is False (e.g. for an export)."""
         from azure.mgmt.batchai import models
@@ -236,7 +260,7 @@ class GpuCluster(LiveResource):
 
     def __init__(self, workspace: Workspace, name: str, *, reuse: bool = False, cleanup: str = "delete",
                  wait: bool = True, timeout: float = 1800,
-                 on_change: Callable[[Any], None] | None = None, **spec: Any):
+                 on_change: Callable[[models.Cluster], None] | None = None, **spec: Any):
         self.workspace = workspace
         self.azure = workspace.azure
         self.name = _names.check_cluster_name(name)
@@ -245,25 +269,27 @@ class GpuCluster(LiveResource):
         self.reuse = reuse
         self.cleanup = check_choice("cleanup", cleanup, CLUSTER_CLEANUP)
         self.wait = wait
-        self.timeout = timeout
+        self.timeout = _names.check_seconds(timeout, field="timeout")
         self.on_change = on_change
         self.journal = workspace.journal
         self.created_here = False
         self.jobs: list[Job] = []
-        self.model: Any = None
+        self.model: models.Cluster | None = None
 
     def __repr__(self) -> str:
         return f"GpuCluster({self.name!r}, vm_size={self.spec.vm_size!r}, nodes={self.spec.target_nodes})"
 
     def describe(self) -> str:
+        """What log lines and errors call it: ``cluster <name>``."""
         return f"cluster {self.name}"
 
     @property
     def id(self) -> str:
+        """The cluster's ARM resource id."""
         return f"{self.workspace.id}/clusters/{self.name}"
 
     @property
-    def _client(self) -> Any:
+    def _client(self) -> BatchAI:
         return self.workspace.batchai
 
     @property
@@ -272,10 +298,12 @@ class GpuCluster(LiveResource):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def refresh(self) -> Any:
+    def refresh(self) -> models.Cluster:
+        """Read the cluster from Azure (``NotFound`` if it is gone); also kept as ``model``."""
         with azure_errors(f"Reading cluster {self.name}"):
-            self.model = self._client.clusters.get(*self._where, self.name)
-        return self.model
+            model = self._client.clusters.get(*self._where, self.name)
+        self.model = model
+        return model
 
     def create(self) -> GpuCluster:
         """Create the cluster, or attach to an existing one (see the class docstring)."""
@@ -306,7 +334,8 @@ class GpuCluster(LiveResource):
         if self.wait:
             self.wait_ready()
 
-    def wait_ready(self, timeout: float | None = None, on_change: Callable[[Any], None] | None = None) -> Any:
+    def wait_ready(self, timeout: float | None = None,
+                   on_change: Callable[[models.Cluster], None] | None = None) -> models.Cluster:
         """Wait until the allocation is steady and every node is idle or running.
 
         Unusable nodes or cluster errors raise :class:`~batchai_kit.NodesUnusable` with the
@@ -331,30 +360,35 @@ class GpuCluster(LiveResource):
                 return NodesUnusable(self.name, counts["unusable"], error_details(cluster.errors))
             return None
 
-        return self.azure.waiter(self.timeout if timeout is None else timeout).wait_until(
+        model: models.Cluster = self.azure.waiter(self.timeout if timeout is None else timeout).wait_until(
             self.refresh, ready, describe=f"cluster {self.name} to be ready", on_change=changed,
             state_of=describe_nodes, fail=unusable)
+        return model
 
     def resize(self, nodes: int | None = None, *, min_nodes: int | None = None, max_nodes: int | None = None,
-               wait: bool = True) -> Any:
-        """Change the size (``nodes``) or the auto-scale range; optionally wait until steady."""
+               wait: bool = True) -> models.Cluster:
+        """Change the size (``nodes``) or the auto-scale range; optionally wait until steady.
+        Returns the cluster as Azure reports it (steady, when waited for)."""
         from azure.mgmt.batchai import models
 
         spec = attrs.evolve(self.spec, nodes=nodes, min_nodes=min_nodes, max_nodes=max_nodes)
         log.info("Resizing cluster %s", self.name)
         with azure_errors(f"Resizing cluster {self.name}"):
-            self.model = self._client.clusters.update(
+            model = self._client.clusters.update(
                 *self._where, self.name, models.ClusterUpdateParameters(scale_settings=spec._scale_settings()))
+        self.model = model
         self.spec = spec
-        return self.wait_ready() if wait else self.model
+        return self.wait_ready() if wait else model
 
     def remote_logins(self) -> list[tuple[str, str, int]]:
         """(node id, IP address, SSH port) of each node. The emulator runs no SSH server."""
         with azure_errors(f"Listing remote logins of cluster {self.name}"):
-            return [(r.node_id, r.ip_address, r.port)
-                    for r in self._client.clusters.list_remote_login_information(*self._where, self.name)]
+            # Any: azure-mgmt-batchai 7.0.0 annotates its pagers' items as the page type
+            logins: Iterable[Any] = self._client.clusters.list_remote_login_information(*self._where, self.name)
+            return [(r.node_id, r.ip_address, r.port) for r in logins]
 
     def delete(self, wait: bool = True) -> None:
+        """Delete the cluster (waiting until Azure has, unless ``wait=False``) and journal it."""
         log.info("Deleting cluster %s", self.name)
         with azure_errors(f"Deleting cluster {self.name}"):
             poller = self._client.clusters.begin_delete(*self._where, self.name)
@@ -374,6 +408,43 @@ class GpuCluster(LiveResource):
 
     # -- jobs ----------------------------------------------------------------------------------
 
+    def capacity(self) -> int:
+        """The most nodes this cluster can have: its auto-scale maximum, or its fixed size (as the
+        service reports it when known, else as asked)."""
+        scale = getattr(self.model, "scale_settings", None)
+        if scale is not None and scale.auto_scale is not None:
+            return int(scale.auto_scale.maximum_node_count)
+        if scale is not None and scale.manual is not None:
+            return int(scale.manual.target_node_count)
+        if self.spec.autoscale and self.spec.max_nodes is not None:
+            return self.spec.max_nodes
+        return self.spec.target_nodes
+
+    def _check_fits(self, spec: JobSpec) -> None:
+        """Refuse, before anything is sent, a job this cluster can never run: more nodes than it
+        can ever have (the job would queue until its deadline), or a directory on a share that
+        neither the cluster nor the job mounts (the path would not exist on the node)."""
+        capacity = self.capacity()
+        if spec.node_count > capacity:
+            raise ValidationError("node_count", spec.node_count,
+                                  f"is more than cluster {self.name} can ever have ({capacity} node(s)): the job would "
+                                  "queue until its deadline; resize the cluster first (cluster.resize(...)) or ask "
+                                  "for fewer nodes")
+        mounted = {(share.url.rstrip("/"), share.mount_as) for share in (*self.spec.mounts, *spec.mounts)}
+        places = [*((f"inputs[{k!r}]", v) for k, v in spec.inputs.items()),
+                  *((f"outputs[{k!r}]", v) for k, v in spec.outputs.items()), ("stdouterr", spec.stdouterr)]
+        for field, where in places:
+            share = getattr(where, "share", None)
+            if share is None or not hasattr(share, "url"):
+                continue  # a '$AZ_BATCHAI_...' string: the user's word
+            share_path: Any = where
+            if (share.url.rstrip("/"), share.mount_as) not in mounted:
+                names = ", ".join(s.name for s in self.spec.mounts) or "none"
+                raise ValidationError(field, share_path.mount_path,
+                                      f"is on share {share.name}, which neither cluster {self.name} (it mounts: "
+                                      f"{names}) nor the job mounts: add the share to the cluster's mounts= or the "
+                                      "job's mounts=")
+
     def submit(self, spec: JobSpec, *, experiment: Experiment | str = "default",
                cleanup: str = "terminate") -> Job:
         """Submit *spec* to this cluster in *experiment* (created if missing); returns the live job.
@@ -382,8 +453,23 @@ class GpuCluster(LiveResource):
         share this cluster mounts. The job is terminated when this cluster's block ends.
         """
         from ._job import Job
+        from ._jobs import JobSpec
         from ._workspace import Experiment
 
+        if not isinstance(spec, JobSpec):
+            raise ValidationError("spec", spec, "must be a job specification such as bk.CustomJob(...) or "
+                                                f"bk.CntkJob(...), not {type(spec).__name__}")
+        if isinstance(experiment, Experiment):
+            if experiment.workspace.id.lower() != self.workspace.id.lower():
+                raise ValidationError("experiment", experiment.name,
+                                      f"belongs to workspace {experiment.workspace.name}, not to "
+                                      f"{self.workspace.name} of cluster {self.name}")
+        elif isinstance(experiment, str):
+            _names.check_experiment_name(experiment)
+        else:
+            raise ValidationError("experiment", experiment, f"must be an experiment name or ws.experiment(...), not "
+                                                            f"{type(experiment).__name__}")
+        self._check_fits(spec)
         if isinstance(experiment, str):
             experiment = Experiment(self.workspace, experiment).ensure()
         default_prefix = self.spec.mounts[0].root.mount_path if self.spec.mounts else None

@@ -27,10 +27,17 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import attrs
+
+if TYPE_CHECKING:  # pragma: no cover - the SDKs load with the first client, not with batchai_kit
+    import requests
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.batchai import BatchAI
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.storage.file import FileService
 
 from . import _names
 from ._waiter import (
@@ -81,14 +88,15 @@ class StaticTokenCredential:
         self._token = token
         self._lifetime_s = lifetime_s
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        """The token, whatever the scopes (azure-core's ``TokenCredential`` protocol)."""
         from azure.core.credentials import AccessToken
 
         # A static token does not expire; a fresh expiry keeps azure-core from refreshing early.
         return AccessToken(self._token, int(time.time()) + self._lifetime_s)
 
     def close(self) -> None:
-        pass
+        """Nothing to release (the ``TokenCredential`` protocol asks for it)."""
 
     def __repr__(self) -> str:
         return "StaticTokenCredential(token=<redacted>)"
@@ -101,7 +109,8 @@ class AdminUser:
 
     name: str
     password: str | None = attrs.field(default=None, repr=False)
-    ssh_public_key: str | None = None
+    ssh_public_key: str | None = attrs.field(default=None, validator=_names.validator(
+        lambda value: _names.check_ssh_public_key(value, field="admin ssh_public_key")))
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
@@ -109,6 +118,19 @@ class AdminUser:
         if not self.password and not self.ssh_public_key:
             raise ValidationError("admin user", self.name, "needs a password or an SSH public key (or both)")
         register_secret(self.password)
+
+
+def _ready_file_credential(ready: Mapping[str, Any], value: Any) -> Any:
+    """The emulator's service principal signed in at its own authority, or its static token."""
+    principal = ("authority", "tenant_id", "client_id", "client_secret")
+    if not all(ready.get(name) for name in principal):
+        return StaticTokenCredential(value("token"))
+    from azure.identity import ClientSecretCredential
+
+    # MSAL would ask login.microsoftonline.com whether the emulator is a genuine authority
+    return ClientSecretCredential(value("tenant_id"), value("client_id"), value("client_secret"),
+                                  authority=value("authority"), disable_instance_discovery=True,
+                                  connection_verify=value("ca_cert"))
 
 
 def _credential_repr(credential: object) -> str:
@@ -157,15 +179,15 @@ class Azure:
     storage_key: str | None = attrs.field(default=None, repr=False)
     files_endpoint: str | None = None
     ca_cert: str | None = None
-    location: str | None = None
+    # An Azure region; a display name ("East US") becomes ARM's form ("eastus").
+    location: str | None = attrs.field(default=None, converter=attrs.converters.optional(_names.check_location))
     admin: AdminUser | None = None
     credential_scopes: tuple[str, ...] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )
     # How often to poll long-running operations, in seconds: None is the real service's pace.
-    poll_interval: float | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
-    )
+    poll_interval: float | None = attrs.field(default=None, validator=_names.validator(
+        lambda value: _names.check_seconds(value, field="poll_interval")))
     # How long one request keeps retrying transient failures when no operation deadline encloses
     # it (an operation's own deadline, e.g. a wait's timeout, wins when there is one), seconds.
     retry_budget: float = attrs.field(default=DEFAULT_RETRY_BUDGET, validator=_names.validator(
@@ -346,6 +368,8 @@ class Azure:
         faults into its answers, e.g. ``"429=0.1,500=0.05,reset=0.02,seed=1"`` (see
         docs/emulator.md, "Fault injection").
         """
+        _names.check_seconds(poll_interval, field="poll_interval")  # refused before an emulator starts
+        _names.check_location(location)
         import atexit
         import tempfile
 
@@ -400,8 +424,11 @@ class Azure:
     def from_ready_file(cls, path: str | os.PathLike[str]) -> Azure:
         """Attach to a running emulator through its ready file: JSON with ``arm_endpoint``,
         ``subscription_id``, ``ca_cert``, ``token``, ``files_endpoint``, ``storage_account`` and
-        ``storage_key``."""
+        ``storage_key``. Where it names the emulator's service principal (``authority``,
+        ``tenant_id``, ``client_id``, ``client_secret``) the library signs in with it, as with
+        Azure AD, and so outlives the ready file's token; else it uses ``token``."""
         source = Path(path)
+        _check_private(source, what="ready file")
         ready = _read_json(source, what="ready file")
 
         def value(name: str) -> Any:
@@ -409,7 +436,7 @@ class Azure:
 
         with _naming_the_file(source):
             return cls(
-                StaticTokenCredential(value("token")),
+                _ready_file_credential(ready, value),
                 value("subscription_id"),
                 arm_endpoint=value("arm_endpoint"),
                 storage_account=value("storage_account"),
@@ -439,6 +466,7 @@ class Azure:
 
     @property
     def scopes(self) -> list[str]:
+        """The OAuth scopes tokens are asked for: ``credential_scopes``, else the ARM endpoint's."""
         return (
             list(self.credential_scopes)
             if self.credential_scopes
@@ -454,13 +482,13 @@ class Azure:
             "retry_policy": arm_retry_policy(self.retry()),
         }
 
-    def batchai(self) -> Any:
+    def batchai(self) -> BatchAI:
         """An ``azure.mgmt.batchai.BatchAI`` client (API 2018-05-01) for this subscription."""
         from azure.mgmt.batchai import BatchAI
 
         return BatchAI(self.credential, self.subscription_id, **self._arm_kwargs())
 
-    def resources(self) -> Any:
+    def resources(self) -> ResourceManagementClient:
         """An ``azure.mgmt.resource.ResourceManagementClient`` (resource groups)."""
         from azure.mgmt.resource.resources import ResourceManagementClient
 
@@ -468,6 +496,7 @@ class Azure:
 
     @property
     def file_endpoint(self) -> str:
+        """The storage account's Azure Files endpoint; ``ValidationError`` without an account."""
         if not self.storage_account:
             raise ValidationError(
                 "storage_account",
@@ -487,13 +516,13 @@ class Azure:
             return Waiter(deadline_s=deadline_s, initial=1.0, cap=30.0)
         return Waiter(deadline_s=deadline_s, initial=self.poll_interval / 2, cap=self.poll_interval * 5)
 
-    def http_session(self) -> Any:
+    def http_session(self) -> requests.Session:
         """A requests Session for SAS download URLs, trusting what the clients trust."""
         import requests
 
         return _file_session(self.verify) or requests.Session()
 
-    def file_service(self) -> Any:
+    def file_service(self) -> FileService:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 
@@ -582,6 +611,19 @@ def _ssh_key(value: str | None) -> str | None:
     raise ValidationError(
         "BATCHAI_KIT_ADMIN_SSH_KEY", value, "must be an SSH public key or the path of a .pub file"
     )
+
+
+def _check_private(path: Path, *, what: str) -> None:
+    """A file holding secrets must be readable by its owner only (the emulator writes it 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ValidationError(what, str(path), "does not exist") from None
+    except OSError as exc:
+        raise ValidationError(what, str(path), f"cannot be read ({exc.strerror})") from None
+    if os.name == "posix" and mode & 0o077:
+        raise ValidationError(what, str(path), f"is readable by others (mode {mode & 0o777:04o}) and holds a bearer "
+                                               f"token and the storage key: `chmod 600 {path}`")
 
 
 def _read_json(path: Path, *, what: str) -> dict[str, Any]:

@@ -8,11 +8,13 @@ deleted, live ones are reported, and deleted when asked.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 import attrs
 
-from ._journal import AliveResource, Journal, clean_endpoint
+from ._journal import AliveResource, Journal, clean_endpoint, is_local_endpoint
 from ._resource import azure_errors
 from .errors import NotFound, ValidationError
 
@@ -26,7 +28,9 @@ ORDER = ("job", "cluster", "file_server", "experiment", "share", "workspace", "r
 class Finding:
     kind: str
     id: str
-    state: str  # "alive", "gone", "elsewhere" (another endpoint), "unknown" (could not check)
+    # "alive", "gone", "elsewhere" (another endpoint), "stale" (a local emulator that no longer
+    # runs: `gc --prune` forgets it), "unknown" (could not check)
+    state: str
     detail: str = ""
 
 
@@ -52,6 +56,46 @@ def _path_args(kind: str, resource_id: str) -> tuple[str, ...]:
     if kind == "file_server":
         return group, workspace, p["fileservers"]
     raise ValueError(kind)
+
+
+def local_emulator_gone(endpoint: str, timeout: float = 1.0) -> bool:
+    """True when ``endpoint`` is a local emulator's (a loopback address) and nothing listens
+    there any more (the connection is refused). False for anything else: an endpoint on Azure,
+    a port that answers (perhaps another emulator), or one that does not answer in time."""
+    if not is_local_endpoint(endpoint):
+        return False
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+def stale_entries(entries: Iterable[AliveResource]) -> list[AliveResource]:
+    """The entries of local emulators that no longer run (see :func:`local_emulator_gone`),
+    each endpoint probed once."""
+    gone: dict[str, bool] = {}
+    stale = []
+    for entry in entries:
+        endpoint = clean_endpoint(entry.endpoint)
+        if endpoint not in gone:
+            gone[endpoint] = local_emulator_gone(endpoint)
+        if gone[endpoint]:
+            stale.append(entry)
+    return stale
+
+
+def prune_journal(journal: Journal) -> list[AliveResource]:
+    """Forget the journal's entries of local emulators that no longer run; return them.
+    Entries on Azure (any endpoint that is not a loopback address) are never touched."""
+    stale = stale_entries(journal.alive())
+    for entry in stale:
+        journal.forgotten(entry.kind, entry.id, entry.endpoint)
+    return stale
 
 
 def _share_name(resource_id: str) -> str:
@@ -91,7 +135,8 @@ class Collector:
         findings = []
         for entry in sorted(entries, key=lambda e: ORDER.index(e.kind) if e.kind in ORDER else len(ORDER)):
             if clean_endpoint(entry.endpoint) != self._endpoint_for(entry.kind):
-                findings.append(Finding(entry.kind, entry.id, "elsewhere", entry.endpoint))
+                stale = local_emulator_gone(entry.endpoint)
+                findings.append(Finding(entry.kind, entry.id, "stale" if stale else "elsewhere", entry.endpoint))
                 continue
             try:
                 self._get(entry.kind, entry.id)

@@ -7,15 +7,20 @@ import os
 import posixpath
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
 import attrs
 
+from . import _names
 from ._resource import LiveResource, azure_errors, check_choice, journal_deleted, journaled
 from ._waiter import RETRY_STATUS_CODES, TransientRetry, retry_after_seconds, sleep_unless_playback
 from .errors import ConnectionFailed, JobFailed, ServiceError, ValidationError, error_details, scrub_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
+    import datetime
+
+    from azure.mgmt.batchai import BatchAI, models
+
     from ._jobs import JobSpec
     from ._workspace import Experiment
 
@@ -39,7 +44,12 @@ class OutputFile:
     is_directory: bool
     url: str | None = attrs.field(default=None, repr=False)  # a SAS download URL: a secret
     size: int | None = None
-    modified: Any = None
+    modified: datetime.datetime | None = None
+
+
+def _state(model: models.Job) -> str:
+    """The execution state of a job model (the SDK types this read-only field as None)."""
+    return cast(str, model.execution_state)
 
 
 def _fetch(session: Any, url: str, what: str, *, retry: TransientRetry, headers: dict[str, Any] | None = None,
@@ -173,21 +183,23 @@ class Job(LiveResource):
         self.cleanup = check_choice("cleanup", cleanup, JOB_CLEANUP)
         self.journal = experiment.journal
         self.created_here = False
-        self.model: Any = None
+        self.model: models.Job | None = None
 
     def __repr__(self) -> str:
         state = self.model.execution_state if self.model is not None else "unknown"
         return f"Job({self.experiment.name}/{self.name}, {state})"
 
     def describe(self) -> str:
+        """What log lines and errors call it: ``job <name>``."""
         return f"job {self.name}"
 
     @property
     def id(self) -> str:
+        """The job's ARM resource id."""
         return f"{self.experiment.id}/jobs/{self.name}"
 
     @property
-    def _client(self) -> Any:
+    def _client(self) -> BatchAI:
         return self.workspace.batchai
 
     @property
@@ -203,7 +215,9 @@ class Job(LiveResource):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def submit(self, parameters: Any) -> Job:
+    def submit(self, parameters: models.JobCreateParameters) -> Job:
+        """Create the job from the SDK's create body (``GpuCluster.submit`` builds it from a
+        spec); journaled, and marked as created here. Returns this job."""
         log.info("Submitting job %s to experiment %s", self.name, self.experiment.name)
         with journaled(self.journal, "job", self.id, self.azure.arm_endpoint), \
                 azure_errors(f"Submitting job {self.name}"):
@@ -223,18 +237,21 @@ class Job(LiveResource):
         else:
             self.stop_if_running()
 
-    def refresh(self) -> Any:
+    def refresh(self) -> models.Job:
+        """Read the job from Azure (``NotFound`` if it is gone); also kept as ``model``."""
         with azure_errors(f"Reading job {self.name}"):
-            self.model = self._client.jobs.get(*self._where, self.name)
-        return self.model
+            model = self._client.jobs.get(*self._where, self.name)
+        self.model = model
+        return model
 
     @property
     def state(self) -> str:
-        state: str = self.refresh().execution_state
-        return state
+        """The job's execution state, read now: queued, running, terminating, succeeded or failed."""
+        return _state(self.refresh())
 
     @property
     def exit_code(self) -> int | None:
+        """The exit code of the job's command as last read (None before it finished)."""
         info = self.model.execution_info if self.model is not None else None
         return info.exit_code if info else None
 
@@ -249,6 +266,7 @@ class Job(LiveResource):
             self.terminate()
 
     def terminate(self, wait: bool = True) -> None:
+        """Terminate the job (it ends as failed); waits until Azure has, unless ``wait=False``."""
         log.info("Terminating job %s", self.name)
         with azure_errors(f"Terminating job {self.name}"):
             poller = self._client.jobs.begin_terminate(*self._where, self.name)
@@ -256,6 +274,7 @@ class Job(LiveResource):
                 poller.result()
 
     def delete(self, wait: bool = True) -> None:
+        """Delete the job and its record (not its output files); journaled."""
         log.info("Deleting job %s", self.name)
         with azure_errors(f"Deleting job {self.name}"):
             poller = self._client.jobs.begin_delete(*self._where, self.name)
@@ -268,7 +287,7 @@ class Job(LiveResource):
 
     def wait(self, timeout: float = 7 * 24 * 3600, *, stream: str | None = None,
              on_line: Callable[[str], None] | None = None,
-             on_change: Callable[[Any], None] | None = None, check: bool = True) -> Any:
+             on_change: Callable[[models.Job], None] | None = None, check: bool = True) -> models.Job:
         """Wait until the job finishes; return its final state (the SDK's Job model).
 
         ``stream="stdout.txt"`` follows that file while waiting, handing each line to ``on_line``
@@ -276,25 +295,26 @@ class Job(LiveResource):
         raises :class:`~batchai_kit.JobFailed` with its exit code, the service's error codes and
         the last lines of stderr.txt.
         """
+        timeout = _names.check_seconds(timeout, field="timeout")
         tail = _Tail(self, stream) if stream else None
         emit = on_line or (lambda line: log.info("%s | %s", self.name, line))
 
-        def probe() -> Any:
+        def probe() -> models.Job:
             model = self.refresh()
             if tail is not None:
-                for line in tail.read() if model.execution_state not in FINISHED else tail.rest():
+                for line in tail.read() if _state(model) not in FINISHED else tail.rest():
                     emit(line)
             return model
 
-        def changed(model: Any, previous: Any) -> None:
-            log.info("Job %s: %s", self.name, model.execution_state)
+        def changed(model: models.Job, previous: models.Job | None) -> None:
+            log.info("Job %s: %s", self.name, _state(model))
             if on_change:
                 on_change(model)
 
         model = self.azure.waiter(timeout).wait_until(
-            probe, lambda m: m.execution_state in FINISHED, describe=f"job {self.name} to finish",
-            on_change=changed, state_of=lambda m: m.execution_state)
-        if check and model.execution_state == "failed":
+            probe, lambda m: _state(m) in FINISHED, describe=f"job {self.name} to finish",
+            on_change=changed, state_of=_state)
+        if check and _state(model) == "failed":
             raise self.failure()
         return model
 
@@ -338,14 +358,36 @@ class Job(LiveResource):
 
     # -- outputs -----------------------------------------------------------------------------------
 
+    def output_directory_ids(self) -> list[str] | None:
+        """The ids ``files``/``download`` accept: ``stdouterr`` and the job's output directories
+        (from its spec, or the service's last answer); None when neither is known yet."""
+        if self.spec is not None:
+            return [STDOUTERR, *self.spec.outputs]
+        if self.model is not None:
+            return [STDOUTERR, *(d.id for d in (getattr(self.model, "output_directories", None) or []))]
+        return None
+
+    def _check_directory_id(self, directory_id: object) -> str:
+        known = self.output_directory_ids()
+        if not isinstance(directory_id, str):
+            raise ValidationError("directory_id", directory_id, f"must be an output directory id such as "
+                                                                f"'{STDOUTERR}', not {type(directory_id).__name__}")
+        if known is not None and directory_id not in known:
+            raise ValidationError("directory_id", directory_id, f"is not an output directory of job {self.name}: "
+                                                                f"use one of {', '.join(known)}")
+        return directory_id
+
     def files(self, directory_id: str = STDOUTERR, path: str = ".") -> list[OutputFile]:
         """The entries of an output directory (``stdouterr`` or an output id), one level."""
         from azure.mgmt.batchai import models
 
+        self._check_directory_id(directory_id)
         options = models.JobsListOutputFilesOptions(outputdirectoryid=directory_id, directory=path,
                                                     linkexpiryinminutes=LINK_MINUTES)
         with azure_errors(f"Listing outputs {directory_id}/{path} of job {self.name}"):
-            entries = list(self._client.jobs.list_output_files(*self._where, self.name, options))
+            # models.File items (azure-mgmt-batchai 7.0.0 annotates them as the page type, and their
+            # read-only fields as None): read as Any
+            entries: list[Any] = list(self._client.jobs.list_output_files(*self._where, self.name, options))
         base = "" if path in (".", "") else path.strip("/")
         return [OutputFile(name=e.name, path=posixpath.join(base, e.name) if base else e.name,
                            is_directory=(e.file_type or "").lower() == "directory", url=e.download_url,
@@ -376,7 +418,11 @@ class Job(LiveResource):
         """Download an output directory, a directory in it, or one file (``path``) into
         *destination*; files keep their paths relative to the output directory (a single file
         keeps only its name). Returns the local files."""
+        self._check_directory_id(directory_id)
         destination = Path(destination)
+        if destination.exists() and not destination.is_dir():
+            raise ValidationError("destination", str(destination), "is an existing file: job outputs download into a "
+                                                                   "directory (new or existing)")
         session = self.azure.http_session()
         path = path.strip("/") or "."
         single = None

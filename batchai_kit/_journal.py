@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import ipaddress
 import json
 import logging
 import os
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 
 HOME_ENV = "BATCHAI_KIT_HOME"
 KINDS = frozenset({"cluster", "job", "workspace", "experiment", "resource_group", "share", "file_server"})
-ACTIONS = frozenset({"creating", "created", "deleted"})
+# "forgotten": dropped without being deleted: a local emulator that no longer runs took it along
+# (``batchai-kit gc --prune``). Never written for a resource on Azure.
+ACTIONS = frozenset({"creating", "created", "deleted", "forgotten"})
 
 
 def home_dir() -> Path:
@@ -61,6 +64,18 @@ def clean_endpoint(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def is_local_endpoint(url: str) -> bool:
+    """Whether ``url`` points at this machine's loopback (127.0.0.0/8, ::1, localhost): a local
+    emulator, never Azure."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _now() -> str:
@@ -109,8 +124,8 @@ def _fold(entries: list[Entry]) -> dict[tuple[str, str], tuple[Entry, bool]]:
             first = alive.get(entry.key)
             alive[entry.key] = (first[0] if first else entry, True)
         else:
-            # Deleting a resource deletes what lives under it (a workspace's clusters and jobs,
-            # a resource group's everything).
+            # Deleting (or forgetting) a resource does so to what lives under it (a workspace's
+            # clusters and jobs, a resource group's everything).
             endpoint, gone = entry.key
             for key in [
                 k for k in alive if k[0] == endpoint and (k[1] == gone or k[1].startswith(gone + "/"))
@@ -167,6 +182,15 @@ class Journal:
     def deleted(self, kind: str, resource_id: str, endpoint: str) -> Entry:
         """Record that ``resource_id`` (and everything under it) is gone."""
         return self._append("deleted", kind, resource_id, endpoint)
+
+    def forgotten(self, kind: str, resource_id: str, endpoint: str) -> Entry:
+        """Stop listing ``resource_id`` (and everything under it) without a delete: for resources
+        of a local emulator that no longer runs. Refused for any other endpoint, where a
+        forgotten resource could still cost money."""
+        if not is_local_endpoint(endpoint):
+            raise ValidationError("endpoint", endpoint, "only entries of a local emulator (a loopback address) can "
+                                                        "be forgotten; delete a resource on Azure instead")
+        return self._append("forgotten", kind, resource_id, endpoint)
 
     @contextlib.contextmanager
     def creating(self, kind: str, resource_id: str, endpoint: str) -> Iterator[None]:

@@ -33,6 +33,7 @@ class RedactingFilter(logging.Filter):
     """A handler (or logger) filter that removes secrets from records; it never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the record's message by its scrubbed text; keep the record (always True)."""
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken record is the formatter's to report

@@ -11,6 +11,8 @@ tests/unit/test_names.py checks they still equal the spec's.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Callable
 
@@ -63,6 +65,25 @@ VM_SIZE_PATTERN = r"^(?i:standard)_[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$"
 # environment variable AZ_BATCHAI_INPUT_<id> / AZ_BATCHAI_OUTPUT_<id>, so ids are kept to the
 # same characters as Batch AI names: letters, digits, underscore, hyphen.
 DIRECTORY_ID_PATTERN = r"^[-\w]+$"
+# SSH public key types Azure Linux VMs take (and ssh-keygen writes).
+SSH_KEY_TYPES = frozenset({"ssh-rsa", "ssh-ed25519", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                           "ecdsa-sha2-nistp521"})
+# Azure regions as ARM names them (`az account list-locations`), public, government and China
+# clouds, including the retired Germany cloud Batch AI's era still knew.
+AZURE_REGIONS = frozenset({
+    "eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northcentralus", "southcentralus",
+    "westcentralus", "canadacentral", "canadaeast", "brazilsouth", "brazilsoutheast", "mexicocentral",
+    "chilecentral", "northeurope", "westeurope", "uksouth", "ukwest", "francecentral", "francesouth",
+    "germanywestcentral", "germanynorth", "switzerlandnorth", "switzerlandwest", "norwayeast", "norwaywest",
+    "swedencentral", "swedensouth", "polandcentral", "italynorth", "spaincentral", "austriaeast", "belgiumcentral",
+    "denmarkeast", "eastasia", "southeastasia", "japaneast", "japanwest", "koreacentral", "koreasouth",
+    "centralindia", "southindia", "westindia", "jioindiawest", "jioindiacentral", "australiaeast",
+    "australiasoutheast", "australiacentral", "australiacentral2", "newzealandnorth", "indonesiacentral",
+    "malaysiawest", "taiwannorth", "taiwannorthwest", "uaenorth", "uaecentral", "qatarcentral", "israelcentral",
+    "southafricanorth", "southafricawest", "eastus2euap", "centraluseuap", "eastusstg", "southcentralusstg",
+    "chinaeast", "chinanorth", "chinaeast2", "chinanorth2", "chinaeast3", "chinanorth3", "usgovvirginia",
+    "usgoviowa", "usgovarizona", "usgovtexas", "usdodeast", "usdodcentral", "germanycentral", "germanynortheast"
+})
 # Environment variable names (POSIX portable: what a shell can expand as $NAME).
 ENV_VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -238,6 +259,45 @@ def check_seconds(value: object, *, field: str = "timeout") -> float:
     if not 0 < value < float("inf"):  # NaN fails this too
         raise _fail(field, value, "must be a number of seconds above 0 (and finite)")
     return float(value)
+
+
+def check_location(value: object, *, field: str = "location") -> str:
+    """An Azure region, as ARM names it (``eastus``); a display name (``East US``) is accepted and
+    returned in that form. Anything else is refused: ARM would answer LocationNotAvailableForResourceType
+    only after the resource group was made."""
+    text = _check_str(field, value)
+    name = re.sub(r"\s+", "", text).lower()
+    if name not in AZURE_REGIONS:
+        raise _fail(field, text, "is not an Azure region: use a name such as eastus, westeurope or southeastasia "
+                                 "(`az account list-locations --query [].name -o tsv` lists them)")
+    return name
+
+
+def check_ssh_public_key(value: object, *, field: str = "ssh_public_key") -> str:
+    """An OpenSSH public key line: ``<type> <base64 blob> [comment]`` whose blob decodes and
+    starts with the same key type (what ``ssh-keygen`` writes to ``id_*.pub``)."""
+    text = _check_str(field, value).strip()
+    parts = text.split()
+    rule = ("must be an OpenSSH public key line such as 'ssh-rsa AAAAB3Nza... user@host' "
+            "(the content of ~/.ssh/id_rsa.pub), not a private key or a fingerprint")
+    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        raise _fail(field, _shorten(text), rule)
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(field, _shorten(text), rule) from None
+    declared = parts[0].encode()
+    if int.from_bytes(blob[:4], "big") != len(declared) or blob[4:4 + len(declared)] != declared:
+        raise _fail(field, _shorten(text), rule)
+    # after the type, at least one length-prefixed field of key material
+    material = blob[4 + len(declared):]
+    if not 0 < int.from_bytes(material[:4], "big") <= len(material) - 4:
+        raise _fail(field, _shorten(text), rule)
+    return text
+
+
+def _shorten(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else text[:keep] + "..."
 
 
 def check_directory_id(value: object) -> str:

@@ -85,13 +85,44 @@ def _connection(use_azure: bool, config: Path | None, ready_file: Path | None, o
     return Azure.local(out / "emulator")
 
 
+def _ensure_cntk_runtime(install: bool, allow_apt: bool) -> None:
+    """On the emulator the job trains in the CNTK runtime: install it on first use, with progress."""
+    from .local.runtimes import get_runtime, install_cntk
+
+    status = get_runtime("cntk").check()
+    if status.ok:
+        return
+    if not install:
+        raise click.ClickException(f"The CNTK runtime is not ready: {status.detail}.\n"
+                                   "Or run without --no-install to install it now. Nothing was created.")
+    console.print("[bold cyan]>[/bold cyan] Installing the CNTK runtime (first use: a CPython 3.6 environment "
+                  "with cntk 2.7, about 300 MB to download; later runs reuse it)")
+    with console.status("Installing the CNTK runtime", spinner="dots") as spinner:
+
+        def progress(message: str) -> None:
+            console.print(f"  {message}")
+            spinner.update(message)
+
+        install_cntk(allow_apt=allow_apt, progress=progress)
+
+
+def _say_if_no_curve() -> None:
+    if not quickstart.can_plot():
+        console.print("[yellow]matplotlib is not installed: no training curve will be drawn "
+                      "(pip install 'batchai_kit\\[quickstart]' adds it).[/yellow]")
+
+
 def run_quickstart(*, epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None,
                    ready_file: Path | None, train_digits: int | None, test_digits: int | None,
-                   nodes: int = 1, processes: int | None = None, threads: int = quickstart.DEFAULT_THREADS) -> None:
+                   nodes: int = 1, processes: int | None = None, threads: int = quickstart.DEFAULT_THREADS,
+                   install: bool = True, allow_apt: bool = False) -> None:
     logging.getLogger("batchai_kit").setLevel(logging.WARNING)  # the console shows progress instead
     out = out.resolve()
     events = ConsoleEvents()
+    _say_if_no_curve()
     try:
+        if ready_file is not None or not (use_azure or config):  # real Azure runs the container image
+            _ensure_cntk_runtime(install, allow_apt)
         azure = _connection(use_azure, config, ready_file, out)
         quickstart.check_runtime(azure)
         result = quickstart.run(azure, out, epochs=epochs, keep=keep, train_count=train_digits,
@@ -126,6 +157,9 @@ def _report(result: quickstart.QuickstartResult) -> None:
     console.print(f"[bold green]Test error: {result.test_error:.2f}% on {result.test_samples} held-out digits "
                   f"after {len(result.epochs)} epochs[/bold green] ({result.seconds:.0f} s in all)")
     console.print(f"Model: {result.model}")
-    console.print(f"Training curve: {result.curve}")
+    if result.curve is not None:
+        console.print(f"Training curve: {result.curve}")
+    elif not quickstart.can_plot():
+        console.print("Training curve: not drawn (matplotlib is not installed)")
     console.print(f"Logs: {result.logs}")
     console.print("The cluster was deleted.")

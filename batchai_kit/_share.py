@@ -20,7 +20,7 @@ import logging
 import os
 import posixpath
 import secrets
-from typing import Any, Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import attrs
 
@@ -29,6 +29,9 @@ from ._journal import Journal, clean_endpoint
 from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for
 from ._transfer import TransferProgress, TransferReport, UploadProgress, _join, _split
 from .errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.mgmt.batchai import models
 
 __all__ = [
     "CLEANUP_POLICIES", "MOUNT_ROOT", "MOUNT_AS_PATTERN", "SharePath", "ShareEntry", "FileShare", "ExternalShare",
@@ -176,6 +179,7 @@ class FileShare(EnsuredResource):
 
     @property
     def root(self) -> SharePath:
+        """The share's root directory, as a path for job specs and transfers."""
         return SharePath(self, "")
 
     def __truediv__(self, path: str) -> SharePath:
@@ -187,6 +191,7 @@ class FileShare(EnsuredResource):
         return self._service
 
     def describe(self) -> str:
+        """What log lines and errors call it: ``file share <name>``."""
         return f"file share {self.name}"
 
     def ensure(self) -> FileShare:
@@ -237,7 +242,7 @@ class FileShare(EnsuredResource):
         self._ensured = False
         log.info("Deleted file share %s" if deleted else "File share %s was already gone", self.name)
 
-    def mount_reference(self) -> Any:
+    def mount_reference(self) -> models.AzureFileShareReference:
         """The ``AzureFileShareReference`` that mounts this share on a cluster's nodes.
 
         It carries the storage account key, as Batch AI requires: keep it out of logs.
@@ -326,18 +331,24 @@ class FileShare(EnsuredResource):
         remote: str | SharePath = "",
         *,
         workers: int = 4,
-        max_connections: int = 4,
+        max_connections: int = 8,
         progress: Callable[[TransferProgress], None] | None = None,
+        verify: bool = False,
     ) -> TransferReport:
         """Upload the file or directory tree ``local`` into the directory ``remote``.
 
         A file keeps its name; a directory's contents (empty directories included) go below
-        ``remote``. Files whose size and MD5 already match the share's copy are skipped; the
-        others are sent with their Content-MD5, ``workers`` files at a time, big files in
-        ``max_connections`` parallel ranges.
+        ``remote``. Unchanged files are skipped: those this machine sent before and has not
+        changed since (a local sync state in ``$BATCHAI_KIT_HOME/sync``, checked against the
+        share's listing of each directory: a file deleted or resized on the share is sent again),
+        and those whose size and MD5 match the share's copy. The others are sent with their
+        Content-MD5, ``workers`` files at a time, big files in ``max_connections`` parallel
+        ranges. A change made on the share that keeps a file's size does not show in a listing:
+        ``verify=True`` compares every same-size file's MD5 with the share's (one request each).
         """
         return _transfer.upload(
-            self, local, remote, workers=workers, max_connections=max_connections, progress=progress
+            self, local, remote, workers=workers, max_connections=max_connections, progress=progress,
+            verify=verify,
         )
 
     def download(
@@ -346,7 +357,7 @@ class FileShare(EnsuredResource):
         local: str | os.PathLike[str],
         *,
         workers: int = 4,
-        max_connections: int = 4,
+        max_connections: int = 8,
         progress: Callable[[TransferProgress], None] | None = None,
     ) -> TransferReport:
         """Download the file or directory tree ``remote`` to ``local``.
@@ -391,12 +402,13 @@ class ExternalShare:
 
     @property
     def root(self) -> SharePath:
+        """The share's root directory, as a path for job specs."""
         return SharePath(self, "")  # type: ignore[arg-type]  # a SharePath only needs url and mount_as
 
     def __truediv__(self, path: str) -> SharePath:
         return SharePath(self, path)  # type: ignore[arg-type]
 
-    def mount_reference(self) -> Any:
+    def mount_reference(self) -> models.AzureFileShareReference:
         """The ``AzureFileShareReference`` that mounts this share (it carries the key)."""
         from azure.mgmt.batchai import models
 

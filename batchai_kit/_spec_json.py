@@ -44,7 +44,7 @@ DEFAULT_FILE_MODE = "0777"
 # Keys a resource body may carry around its properties (informational; a URL names the resource).
 _ENVELOPE = ("$schema", "id", "name", "type")
 # Fields the service sets: present in GET bodies, meaningless in a create request.
-JOB_READ_ONLY = ("toolType", "jobOutputDirectoryPathSegment", "creationTime", "provisioningState",
+JOB_READ_ONLY = ("toolType", "experimentName", "jobOutputDirectoryPathSegment", "creationTime", "provisioningState",
                  "provisioningStateTransitionTime", "executionState", "executionStateTransitionTime",
                  "executionInfo")
 CLUSTER_READ_ONLY = ("creationTime", "provisioningState", "provisioningStateTransitionTime", "allocationState",

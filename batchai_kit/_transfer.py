@@ -28,6 +28,7 @@ import attrs
 
 from . import _names
 from ._resource import azure_errors
+from ._sync_state import FileRecord, SyncState, now_ns
 from .errors import NotFound, ValidationError
 
 if TYPE_CHECKING:  # _share imports this module; FileShare is only named in annotations here
@@ -227,15 +228,71 @@ def _upload_plan(source: Path, destination: str) -> tuple[list[str], list[_Item]
     return directories, items
 
 
-def _remote_sizes(share: FileShare, items: list[_Item]) -> dict[str, int]:
-    """The sizes of the files already on the share in the directories ``items`` go to: one
-    listing a directory, instead of a (logged) 404 for each new file."""
+@attrs.frozen
+class _Listing:
+    """What the share holds where an upload goes: directories that exist, and file sizes."""
+
+    directories: frozenset[str]
+    sizes: dict[str, int]
+
+
+def _listing(share: FileShare, directories: list[str], items: list[_Item]) -> _Listing:
+    """One listing per directory the upload writes into (and per ancestor of the destination),
+    top-down from the share's root; a directory its parent's listing does not show is missing
+    and is not asked about, nor is anything below it: no 404s, and no HEAD for each file."""
+    wanted = set(directories) | {posixpath.dirname(item.remote) for item in items} | {""}
+    for path in list(wanted):
+        while path:
+            path = posixpath.dirname(path)  # noqa: PLW2901 - walking up to the root
+            wanted.add(path)
+    existing: set[str] = set()
+    children: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
-    for directory in sorted({posixpath.dirname(item.remote) for item in items}):
-        for entry in share.list(directory):
-            if entry.size is not None:  # a file
-                sizes[entry.path] = entry.size
-    return sizes
+    for directory in sorted(wanted, key=lambda path: (path.count("/") + bool(path), path)):
+        if directory:
+            parent = posixpath.dirname(directory)
+            if parent not in existing or directory not in children[parent]:
+                continue
+        entries = share.list(directory)
+        existing.add(directory)
+        children[directory] = {entry.path for entry in entries if entry.is_directory}
+        sizes.update((entry.path, entry.size) for entry in entries if entry.size is not None)
+    return _Listing(frozenset(existing), sizes)
+
+
+def _send_file(files: Any, share: FileShare, item: _Item, max_connections: int,
+               on_bytes: Callable[[int, Any], None]) -> str:
+    """Create ``item`` on the share with its content and Content-MD5; return the MD5.
+
+    A file that fits one range (4 MiB) is read once and sent as Create File + one Put Range; a
+    bigger one goes through the SDK's parallel ranges (the SDK would start a thread pool even
+    for a one-range file)."""
+    from azure.storage.file.models import ContentSettings
+
+    directory, name = _split(item.remote)
+    if item.size <= files.MAX_RANGE_SIZE:
+        data = item.local.read_bytes()
+        if len(data) <= files.MAX_RANGE_SIZE:
+            md5 = base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+            files.create_file(share.name, directory, name, len(data), content_settings=ContentSettings(content_md5=md5))
+            if data:
+                files.update_range(share.name, directory, name, data, 0, len(data) - 1)
+            on_bytes(len(data), len(data))
+            return md5
+    # The MD5 is computed on another thread while the ranges go out (hashlib lets go of the GIL),
+    # then set with the file's properties: one pass over the file fewer on the critical path.
+    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5")
+    try:
+        digest = hasher.submit(_md5_of, item.local)
+        files.create_file_from_path(
+            share.name, directory, name, str(item.local),
+            max_connections=max_connections, progress_callback=on_bytes,
+        )
+        md5 = digest.result()
+    finally:
+        hasher.shutdown(wait=True)
+    files.set_file_properties(share.name, directory, name, ContentSettings(content_md5=md5))
+    return md5
 
 
 def upload(
@@ -246,6 +303,7 @@ def upload(
     workers: int,
     max_connections: int,
     progress: Progress | None,
+    verify: bool = False,
 ) -> TransferReport:
     """``FileShare.upload``: send ``local`` into the directory ``remote`` on ``share``."""
     source = Path(local)
@@ -259,32 +317,39 @@ def upload(
         len(items), _human_size(tally.bytes_total), source, share._where(destination),
     )
     files = share._files()
-    made: set[str] = set()
+    listing = _listing(share, directories, items)
+    made: set[str] = set(listing.directories)
     for directory in directories:
         share._make_directories(files, directory, made)
-    remote_sizes = _remote_sizes(share, items)
+    state = SyncState.load(share.url, destination, source.resolve())
 
     def send(files: Any, item: _Item) -> bool:
         on_bytes, done = tally.for_file(item)
-        md5 = _md5_of(item.local)
-        directory, name = _split(item.remote)
+        stat_at = now_ns()
+        stat = item.local.stat()
+        remote_size = listing.sizes.get(item.remote)
         with azure_errors(f"Uploading {item.local} to share {share._where(item.remote)}"):
-            if remote_sizes.get(item.remote) == item.size:
-                properties = files.get_file_properties(share.name, directory, name).properties
-                if properties.content_settings.content_md5 == md5:
+            if remote_size == stat.st_size:
+                known = None if verify else state.unchanged(item.remote, item.local, stat, remote_size, _md5_of)
+                if known is not None:
+                    state.record(item.remote, known)
                     done()
                     return False
-            from azure.storage.file.models import ContentSettings
-
-            files.create_file_from_path(
-                share.name, directory, name, str(item.local),
-                content_settings=ContentSettings(content_md5=md5),
-                max_connections=max_connections, progress_callback=on_bytes,
-            )
+                md5 = _md5_of(item.local)
+                properties = files.get_file_properties(share.name, *_split(item.remote)).properties
+                if properties.content_settings.content_md5 == md5:
+                    state.record(item.remote, FileRecord.of(stat, md5, stat_at))
+                    done()
+                    return False
+            md5 = _send_file(files, share, item, max_connections, on_bytes)
+        state.record(item.remote, FileRecord.of(stat, md5, stat_at))
         done()
         return True
 
-    sent = _in_parallel(share, send, items, workers)
+    try:
+        sent = _in_parallel(share, send, items, workers)
+    finally:
+        state.save()
     report = TransferReport(
         [item.remote for item, was_sent in zip(items, sent) if was_sent],
         [item.remote for item, was_sent in zip(items, sent) if not was_sent],
@@ -348,6 +413,10 @@ def download(
             size = files.get_file_properties(share.name, *_split(source)).properties.content_length
         directories, items = [destination.parent], [_Item(destination, source, size)]
     else:
+        if target.exists() and not target.is_dir():
+            raise ValidationError("local path", str(target),
+                                  f"is an existing file, but {share._where(source) or share.name} is a directory: "
+                                  "give a directory (new or existing) to download it into")
         entries = list(share.walk(source))
         offset = len(source) + 1 if source else 0
         directories = [target] + [target / e.path[offset:] for e in entries if e.is_directory]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _names
 from ._resource import EnsuredResource, azure_errors, check_choice, journal_deleted, journal_for, journaled
@@ -11,10 +11,13 @@ from ._waiter import operation_deadline
 from .errors import NotFound, ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from azure.mgmt.batchai import BatchAI, models
+
     from ._cluster import GpuCluster
     from ._connection import Azure
     from ._job import Job
     from ._jobs import JobSpec
+    from ._journal import Journal
     from ._share import FileShare
 
 log = logging.getLogger("batchai_kit.workspace")
@@ -32,7 +35,7 @@ class Workspace(EnsuredResource):
     kind = "workspace"
 
     def __init__(self, azure: Azure, resource_group: str, name: str, *, location: str | None = None,
-                 cleanup: str = "keep", journal: Any = None, timeout: float = 1800):
+                 cleanup: str = "keep", journal: Journal | bool | None = None, timeout: float = 1800):
         self.azure = azure
         self.resource_group = _names.check_resource_group_name(resource_group)
         self.name = _names.check_workspace_name(name)
@@ -40,33 +43,37 @@ class Workspace(EnsuredResource):
         if not chosen:
             raise ValidationError("location", location, "a workspace needs a location such as 'eastus' "
                                                         "(pass location= or configure one)")
-        self.location: str = chosen
+        self.location: str = _names.check_location(chosen)
         self.cleanup = check_choice("cleanup", cleanup, KEEP_OR_DELETE)
         self.journal = journal_for(journal)
-        self.timeout = timeout
+        self.timeout = _names.check_seconds(timeout, field="timeout")
         self.created_group = False
         self.created_here = False
-        self._batchai = None
+        self._batchai: BatchAI | None = None
 
     def __repr__(self) -> str:
         return f"Workspace({self.resource_group!r}, {self.name!r}, location={self.location!r})"
 
     def describe(self) -> str:
+        """What log lines and errors call it: ``workspace <group>/<name>``."""
         return f"workspace {self.resource_group}/{self.name}"
 
     @property
-    def batchai(self) -> Any:
+    def batchai(self) -> BatchAI:
+        """The Batch AI client of this workspace's connection (made on first use)."""
         if self._batchai is None:
             self._batchai = self.azure.batchai()
         return self._batchai
 
     @property
     def id(self) -> str:
+        """The workspace's ARM resource id."""
         return (f"/subscriptions/{self.azure.subscription_id}/resourceGroups/{self.resource_group}/providers/"
                 f"Microsoft.BatchAI/workspaces/{self.name}")
 
     @property
     def group_id(self) -> str:
+        """The resource group's ARM resource id."""
         return f"/subscriptions/{self.azure.subscription_id}/resourceGroups/{self.resource_group}"
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -142,13 +149,18 @@ class Workspace(EnsuredResource):
 
         return GpuCluster(self, name, **spec)
 
-    def clusters(self) -> list[Any]:
+    def clusters(self) -> list[models.Cluster]:
+        """Every cluster of this workspace, as the SDK's ``Cluster`` models."""
         with azure_errors(f"Listing clusters of workspace {self.name}"):
-            return list(self.batchai.clusters.list_by_workspace(self.resource_group, self.name))
+            # cast: azure-mgmt-batchai 7.0.0 annotates its pagers' items as the page type
+            return cast("list[models.Cluster]",
+                        list(self.batchai.clusters.list_by_workspace(self.resource_group, self.name)))
 
-    def experiments(self) -> list[Any]:
+    def experiments(self) -> list[models.Experiment]:
+        """Every experiment of this workspace, as the SDK's ``Experiment`` models."""
         with azure_errors(f"Listing experiments of workspace {self.name}"):
-            return list(self.batchai.experiments.list_by_workspace(self.resource_group, self.name))
+            return cast("list[models.Experiment]",
+                        list(self.batchai.experiments.list_by_workspace(self.resource_group, self.name)))
 
 
 class Experiment(EnsuredResource):
@@ -167,13 +179,17 @@ class Experiment(EnsuredResource):
         return f"Experiment({self.workspace.name!r}, {self.name!r})"
 
     def describe(self) -> str:
+        """What log lines and errors call it: ``experiment <name>``."""
         return f"experiment {self.name}"
 
     @property
     def id(self) -> str:
+        """The experiment's ARM resource id."""
         return f"{self.workspace.id}/experiments/{self.name}"
 
     def ensure(self) -> Experiment:
+        """Create the experiment if it does not exist (idempotent); ``created_here`` says whether
+        this handle did."""
         ws = self.workspace
         try:
             with azure_errors(f"Reading experiment {self.name}"):
@@ -187,6 +203,7 @@ class Experiment(EnsuredResource):
         return self
 
     def delete(self) -> None:
+        """Delete the experiment and its jobs; waits until Azure has."""
         ws = self.workspace
         log.info("Deleting experiment %s", self.name)
         with azure_errors(f"Deleting experiment {self.name}"):
@@ -204,7 +221,9 @@ class Experiment(EnsuredResource):
 
         return Job.attach(self, name)
 
-    def jobs(self) -> list[Any]:
+    def jobs(self) -> list[models.Job]:
+        """Every job of this experiment, as the SDK's ``Job`` models."""
         ws = self.workspace
         with azure_errors(f"Listing jobs of experiment {self.name}"):
-            return list(ws.batchai.jobs.list_by_experiment(ws.resource_group, ws.name, self.name))
+            return cast("list[models.Job]",
+                        list(ws.batchai.jobs.list_by_experiment(ws.resource_group, ws.name, self.name)))

@@ -103,20 +103,36 @@ def with_connection(command):
               type=click.Choice(["cluster", "job", "file_server", "experiment", "workspace", "resource_group",
                                  "share", "all"]), help="Kinds to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+@click.option("--prune", is_flag=True, help="First forget the entries of local emulators that no longer run "
+                                            "(never an entry on Azure); needs no connection.")
 @output_option
 def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[str, ...], yes: bool,
-       output: str) -> None:
-    """List what batchai_kit created and did not delete (from its journal); delete it on request."""
+       prune: bool, output: str) -> None:
+    """List what batchai_kit created and did not delete (from its journal); delete it on request.
+
+    Entries of a local emulator that no longer runs (nothing listens at its loopback address any
+    more) are listed as "stale"; --prune forgets them. Entries on Azure are never pruned.
+    """
+    import os
+
     import attrs
     from rich.console import Console
 
     from ._cli_common import emit
-    from ._gc import Collector
+    from ._gc import Collector, prune_journal
     from ._journal import Journal
     from .errors import BatchAIKitError
 
     console = Console(stderr=False)
+    notes = Console(stderr=True)
     journal = Journal()
+    if prune:
+        forgotten = prune_journal(journal)
+        notes.print(f"Forgot {len(forgotten)} journal entr{'y' if len(forgotten) == 1 else 'ies'} of local "
+                    "emulators that no longer run." if forgotten else
+                    "No journal entries of local emulators that no longer run.")
+        if ready_file is None and config is None and not os.environ.get("AZURE_SUBSCRIPTION_ID"):
+            return  # nothing else to check without a connection
     try:
         collector = Collector(_connect(ready_file, config), journal)
         findings = collector.check(journal.alive())
@@ -128,6 +144,10 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
         emit(output, [attrs.asdict(finding) for finding in findings], ["Kind", "State", "Id", "Note"], rows)
     else:
         console.print("The journal lists nothing still alive.")
+    stale = sum(finding.state == "stale" for finding in findings)
+    if stale:
+        notes.print(f"{stale} entr{'y belongs' if stale == 1 else 'ies belong'} to local emulators that no "
+                    "longer run: `batchai-kit gc --prune` forgets them.")
     chosen = set(kinds) if "all" not in kinds else None
     doomed = [f for f in findings if f.state == "alive" and (chosen is None or f.kind in chosen)]
     if not delete or not doomed:
@@ -165,20 +185,25 @@ def gc(ready_file: Path | None, config: Path | None, delete: bool, kinds: tuple[
               help="MPI ranks in all (default: one per node); more than 1 trains data-parallel.")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256),
               help="CPU threads for the job, shared by its ranks; the test error depends on it, so it is fixed.")
+@click.option("--install/--no-install", "install", default=True, show_default=True,
+              help="On the emulator, install the CNTK runtime (CPython 3.6 + cntk 2.7) on first use.")
+@click.option("--allow-apt", is_flag=True,
+              help="As root on Debian/Ubuntu, let that install apt-get the Open MPI package it needs.")
 def quickstart(epochs: int, out: Path, keep: bool, use_azure: bool, config: Path | None, ready_file: Path | None,
                train_digits: int | None, test_digits: int | None, nodes: int, processes: int | None,
-               threads: int) -> None:
+               threads: int, install: bool, allow_apt: bool) -> None:
     """Train MNIST with CNTK on a Batch AI GPU cluster (Microsoft's quickstart).
 
     By default everything runs on the embedded emulator, where the job really trains in the
-    CNTK runtime; --azure, --config or --ready-file run the same flow elsewhere. --nodes 2
-    trains data-parallel across two nodes (on the emulator the nodes share this machine's cores).
+    CNTK runtime, installed on first use (--no-install refuses); --azure, --config or --ready-file
+    run the same flow elsewhere. --nodes 2 trains data-parallel across two nodes (on the emulator
+    the nodes share this machine's cores).
     """
     from ._quickstart_cli import run_quickstart
 
     run_quickstart(epochs=epochs, out=out, keep=keep, use_azure=use_azure, config=config, ready_file=ready_file,
                    train_digits=train_digits, test_digits=test_digits, nodes=nodes, processes=processes,
-                   threads=threads)
+                   threads=threads, install=install, allow_apt=allow_apt)
 
 
 def _register_subcommands() -> None:

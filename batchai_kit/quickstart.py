@@ -99,14 +99,32 @@ class Events:
             log.info("%s (%s bytes): %s", entry.name, entry.size, "download link issued" if entry.url else "-")
 
 
+# Where the recipe is: inside an installed wheel (setup.py copies it there), else in the checkout
+# an editable install or a plain import runs from.
+PACKAGED_RECIPE = Path(__file__).resolve().parent / "_recipes" / "cntk_mnist"
+CHECKOUT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "cntk_mnist"
+
+
+def _is_recipe(path: Path) -> bool:
+    return (path / "ConvNet_MNIST.py").is_file() and (path / "prepare_data.py").is_file()
+
+
 def recipe_dir() -> Path:
-    """The cntk_mnist recipe: ``$BATCHAI_KIT_RECIPE`` or ``recipes/cntk_mnist`` of this checkout."""
+    """The cntk_mnist recipe: ``$BATCHAI_KIT_RECIPE`` if set, else the copy shipped in the wheel,
+    else ``recipes/cntk_mnist`` of the checkout batchai_kit runs from."""
     configured = os.environ.get(RECIPE_ENV)
-    path = Path(configured) if configured else Path(__file__).resolve().parent.parent / "recipes" / "cntk_mnist"
-    if not (path / "ConvNet_MNIST.py").is_file() or not (path / "prepare_data.py").is_file():
-        raise ValidationError(RECIPE_ENV, str(path), "must be the recipes/cntk_mnist directory of a batchai_kit "
-                                                     "checkout (holding ConvNet_MNIST.py and prepare_data.py)")
-    return path
+    if configured:
+        if not _is_recipe(Path(configured)):
+            raise ValidationError(RECIPE_ENV, configured, "must be a cntk_mnist recipe directory "
+                                                          "(holding ConvNet_MNIST.py and prepare_data.py)")
+        return Path(configured)
+    for candidate in (PACKAGED_RECIPE, CHECKOUT_RECIPE):
+        if _is_recipe(candidate):
+            return candidate
+    raise ValidationError(RECIPE_ENV, None, f"is not set and the cntk_mnist recipe is missing: neither "
+                                            f"{PACKAGED_RECIPE} (an installed wheel) nor {CHECKOUT_RECIPE} (a "
+                                            "checkout) holds it; reinstall batchai_kit or point "
+                                            f"{RECIPE_ENV} at a copy")
 
 
 def _prepare_data_module(recipe: Path) -> Any:
@@ -118,9 +136,12 @@ def _prepare_data_module(recipe: Path) -> Any:
     return module
 
 
-def stage_sample(recipe: Path, destination: Path, train_count: int | None = None,
-                 test_count: int | None = None) -> Path:
-    """The quickstart's input directory: the training script and the two CNTK text files."""
+def stage_sample(recipe: str | os.PathLike[str], destination: str | os.PathLike[str],
+                 train_count: int | None = None, test_count: int | None = None) -> Path:
+    """Write the quickstart's input directory — the training script and the two CNTK text files
+    (all 8,000 training and 2,000 test digits unless counts are given) — to *destination*,
+    replacing what is there; return its path."""
+    recipe, destination = Path(recipe), Path(destination)
     if destination.exists():
         shutil.rmtree(destination)
     destination.mkdir(parents=True)
@@ -154,10 +175,19 @@ def parse_ranks(text: str) -> list[Rank]:
     return [found[index] for index in sorted(found)]
 
 
+def can_plot() -> bool:
+    """Whether matplotlib (the ``[quickstart]`` extra) is installed, so a curve can be drawn."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Path | None:
     """A PNG of training loss (left axis), training and held-out error per epoch (right axis);
-    None without epochs. Older logs without per-epoch held-out errors show the final one as a line."""
+    None without epochs, or without matplotlib (logged). Older logs without per-epoch held-out
+    errors show the final one as a line."""
     if not epochs:
+        return None
+    if not can_plot():
+        log.warning("No training curve: matplotlib is not installed (pip install 'batchai_kit[quickstart]')")
         return None
     import matplotlib
 
@@ -270,4 +300,4 @@ def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EP
 
 
 __all__ = ["run", "Events", "QuickstartResult", "Epoch", "Rank", "parse_log", "parse_ranks", "plot_curve",
-           "stage_sample", "recipe_dir"]
+           "can_plot", "stage_sample", "recipe_dir"]

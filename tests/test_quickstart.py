@@ -142,10 +142,11 @@ def test_a_failing_job_exits_non_zero_with_its_logs_and_no_cluster(tmp_path, cnt
     assert resources_left(tmp_path / "out" / "emulator")[1] == []
 
 
-def test_without_the_cntk_runtime_it_says_how_to_get_it_before_creating_anything(tmp_path):
-    result = run_quickstart(tmp_path, "--epochs", "1",
+def test_with_no_install_and_no_cntk_runtime_it_says_how_to_get_it_before_creating_anything(tmp_path):
+    result = run_quickstart(tmp_path, "--epochs", "1", "--no-install",
                             env={"BATCHAI_KIT_CNTK_RUNTIME": str(tmp_path / "no-runtime-here")})
     assert result.returncode != 0
     assert "batchai-kit runtime install cntk" in result.stderr
     assert "Nothing was created" in result.stderr
-    assert resources_left(tmp_path / "out" / "emulator") == ([], [])
+    assert not (tmp_path / "out" / "emulator").exists()  # not even an emulator was started
+    assert not (tmp_path / "no-runtime-here").exists()

@@ -58,8 +58,12 @@ class _QuietHandler(KeepAliveHandler):
         log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
 
     def log(self, type, message, *args):
-        if type == "error":
-            log.warning(message.rstrip(), *args)
+        if type != "error":
+            return
+        # An idle keep-alive connection reaching the idle timeout is routine (clients keep pooled
+        # connections open); say it at DEBUG so it never shows in a user's console.
+        level = logging.DEBUG if message.startswith("Request timed out") else logging.WARNING
+        log.log(level, message.rstrip(), *args)
 
     def setup(self) -> None:
         # a keep-alive connection that stays silent, or a request that stops mid-body, ends

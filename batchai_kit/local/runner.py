@@ -21,6 +21,7 @@ from . import nodes
 from .arm.errors import ArmError
 from .arm.timing import iso
 from .files import FilesService
+from .files._errors import FilesError
 from .runtimes import get_runtime, runtime_for_image
 
 # What a job process inherits from the emulator's environment; the rest is Batch AI's.
@@ -91,6 +92,11 @@ class LocalNodeRunner:
         return doc["id"].strip("/").split("/")
 
     def cluster_path_segment(self, cluster: dict) -> str:
+        """Where a cluster's setup task output goes under its prefix: the suffix the cluster
+        reports (2018-05-01), else the same shape built from its id."""
+        task = (cluster["properties"].get("nodeSetup") or {}).get("setupTask") or {}
+        if task.get("stdOutErrPathSuffix"):
+            return task["stdOutErrPathSuffix"]
         parts = self._segments(cluster)
         if len(parts) == 8:  # .../providers/Microsoft.BatchAI/clusters/{c}: API 2017-09-01-preview, 2018-03-01
             return f"{parts[1]}/{parts[3]}/clusters/{parts[7]}/{cluster['internal']['guid']}"
@@ -149,23 +155,28 @@ class LocalNodeRunner:
             raise ArmError(400, "InvalidParameter", f"The directory '{directory}' leaves the output directory.",
                            "directory")
         relative = "" if relative == "." else relative
-        local = self.files.share_directory(share) / relative
-        if not local.is_dir():
-            return []
+        try:
+            # what the share's Files listing shows: Azure names (as an SMB mount stores what the
+            # job wrote), symlinks out of the share neither listed nor followed
+            listed = self.files.list_directory(share, relative)
+        except FilesError as error:
+            if error.code == "InvalidResourceName":
+                raise ArmError(400, "InvalidParameter", f"The directory '{directory}' is not a valid path "
+                               "in an Azure file share.", "directory") from None
+            return []  # no such directory on the share, as for a job that wrote nothing there
         expiry = datetime.datetime.fromtimestamp(self.clock() + expiry_minutes * 60, tz=datetime.timezone.utc)
         entries: list[dict] = []
-        for entry in sorted(os.scandir(local), key=lambda e: e.name):
-            if entry.is_dir():
+        for entry in listed:
+            if entry.is_directory:
                 entries.append({"name": entry.name, "fileType": "directory"})
-            elif entry.is_file():
-                stat = entry.stat()
-                path = posixpath.join(relative, entry.name) if relative else entry.name
-                entries.append({
-                    "name": entry.name, "fileType": "file",
-                    "downloadUrl": self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl"),
-                    "properties": {"lastModified": iso(stat.st_mtime).split(".")[0] + "Z",
-                                   "contentLength": stat.st_size},
-                })
+                continue
+            path = posixpath.join(relative, entry.name) if relative else entry.name
+            entries.append({
+                "name": entry.name, "fileType": "file",
+                "downloadUrl": self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl"),
+                "properties": {"lastModified": iso(entry.modified).split(".")[0] + "Z",
+                               "contentLength": entry.size},
+            })
         return entries
 
     def _output_location(self, job: dict, output_id: str) -> tuple[str, str] | None:

@@ -63,6 +63,7 @@ class Fault:
     times: int = 1
 
     def matches(self, method: str, path: str) -> bool:
+        """Whether this fault still has answers left for a request of ``method`` to ``path``."""
         return self.times > 0 and method.upper() == self.method.upper() and re.search(self.path, path) is not None
 
 
@@ -201,6 +202,7 @@ class Recorder:
 
     @property
     def recording(self) -> bool:
+        """True when requests reach the emulator or Azure (the cassette is being written)."""
         return not self.playback
 
     def __enter__(self) -> Recorder:

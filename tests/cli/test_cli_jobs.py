@@ -188,3 +188,30 @@ def test_show_as_json_never_carries_a_secret_or_a_storage_key(cli, tmp_path, rea
             assert shown.exit_code == 0, shown.stderr
             assert "s3cr3t-value-123" not in shown.stdout and storage_key not in shown.stdout
     assert "TOKEN" in cli("job", "show", "secretive", *WHERE, "-e", EXPERIMENT, "-o", "json").stdout
+
+
+def test_raw_get_bodies_of_the_wire_read_back_as_specs(cli, finished, ready_file):
+    import requests
+
+    import batchai_kit as bk
+
+    info = json.loads(ready_file.read_text())
+    base = (f"{info['arm_endpoint'].rstrip('/')}/subscriptions/{info['subscription_id']}/resourceGroups/{GROUP}/"
+            f"providers/Microsoft.BatchAI/workspaces/{WORKSPACE}")
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = info["ca_cert"]
+    session.headers["Authorization"] = f"Bearer {info['token']}"
+
+    def get(path: str) -> dict:
+        answer = session.get(f"{base}/{path}", params={"api-version": "2018-05-01"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    job = bk.JobSpec.from_json(get(f"experiments/{EXPERIMENT}/jobs/{finished}"))
+    assert isinstance(job, bk.CustomJob) and job.name == finished
+    azure = bk.Azure.from_ready_file(ready_file)
+    cluster_body = get(f"clusters/{CLUSTER}")
+    spec = bk.ClusterSpec.from_json(cluster_body, azure=azure)  # the key the GET leaves out is the connection's
+    assert spec.vm_size == "STANDARD_D1" and [share.name for share in spec.mounts] == ["runshare"]
+    assert spec.admin(azure.admin).admin_user_name  # the body's name, with the connection's credential

@@ -148,6 +148,25 @@ def test_gc_leaves_entries_of_another_endpoint_alone(ready_file):
     assert len(Journal().alive()) == 1
 
 
+def test_gc_lists_entries_of_an_emulator_that_no_longer_runs_as_stale_and_prune_forgets_them(ready_file):
+    import socket
+
+    with socket.socket() as closed:  # bound, not listening: a stopped emulator's port
+        closed.bind(("127.0.0.1", 0))
+        gone = f"https://127.0.0.1:{closed.getsockname()[1]}"
+        Journal().created("cluster", "/subscriptions/x/resourceGroups/g/providers/Microsoft.BatchAI/workspaces/w/"
+                                     "clusters/old", gone)
+
+        listed = gc("--ready-file", str(ready_file))
+        [row] = [line for line in listed.output.splitlines() if "clusters/old" in line]
+        assert "stale" in row and "`batchai-kit gc --prune` forgets them" in listed.output
+        assert len(Journal().alive()) == 1
+
+        pruned = gc("--ready-file", str(ready_file), "--prune")
+        assert pruned.exit_code == 0 and "Forgot 1 journal entry" in pruned.output
+        assert Journal().alive() == []
+
+
 def test_gc_delete_of_a_share_leaves_the_journal_listing_nothing(azure, ready_file):
     bk.FileShare(azure, "scratch").ensure()  # the default journal
 

@@ -7,12 +7,14 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import attrs
 import pytest
 
 import batchai_kit as bk
+from batchai_kit import _transfer
 from batchai_kit._journal import HOME_ENV, Journal
 from batchai_kit._share import FileShare, ShareEntry, SharePath
 from batchai_kit.errors import NotFound, ValidationError
@@ -439,3 +441,161 @@ def test_share_path_is_a_value_usable_as_an_upload_destination(share, tmp_path):
     assert isinstance(destination, SharePath)
     share.upload(local, destination)
     assert share.exists(destination / "f.txt")
+
+
+# --- re-uploads trust the local sync state, checked against the share's listing -------------------
+
+HOUR_AGO_NS = time.time_ns() - 3600 * 10**9
+
+
+@pytest.fixture
+def fine_timestamps(monkeypatch):
+    """Records are trusted on the stat alone once the file's ctime is older than the stat, as on
+    a filesystem whose timestamps tick finer than the test runs (the default waits 2 s, for FAT)."""
+    monkeypatch.setattr("batchai_kit._sync_state.RACY_WINDOW_NS", 0)
+
+
+def _aged(tree: Path) -> Path:
+    """Files last modified an hour ago (their ctime is now: only that says they were touched)."""
+    for path in tree.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(HOUR_AGO_NS, HOUR_AGO_NS))
+    return tree
+
+
+def _no_per_file_requests(monkeypatch):
+    from azure.storage.file import FileService
+
+    def refuse(*args, **kwargs):
+        pytest.fail("a request about one file was sent")
+
+    for name in ("get_file_properties", "create_file", "update_range", "create_file_from_path", "exists"):
+        monkeypatch.setattr(FileService, name, refuse)
+
+
+def test_reupload_of_an_unchanged_tree_sends_no_request_about_any_file(share, tree, monkeypatch,
+                                                                       fine_timestamps):
+    share.upload(_aged(tree), "sample")
+    _no_per_file_requests(monkeypatch)
+    monkeypatch.setattr("batchai_kit._transfer._md5_of", lambda path: pytest.fail(f"{path} was hashed"))
+    report = share.upload(tree, "sample")
+    assert (report.uploaded, report.bytes, len(report.skipped)) == ([], 0, 5)
+
+
+def test_reupload_of_files_changed_just_now_hashes_them_but_asks_the_share_nothing(share, tree, monkeypatch):
+    # Changed within the timestamp granularity (2 s by default) before the upload's stat: a
+    # same-size rewrite could keep mtime and ctime, so the record is checked by hashing the file.
+    share.upload(tree, "sample")
+    _no_per_file_requests(monkeypatch)
+    hashed = []
+    original = _transfer._md5_of
+    monkeypatch.setattr("batchai_kit._transfer._md5_of", lambda path: hashed.append(path) or original(path))
+    report = share.upload(tree, "sample")
+    assert (report.uploaded, report.bytes) == ([], 0)
+    assert len(hashed) == 5
+
+
+def test_a_just_changed_same_size_file_with_the_old_stat_is_caught_by_its_hash(share, tree, monkeypatch):
+    # As if a second write landed in the same timestamp tick: the stat matches the record.
+    share.upload(tree, "sample")
+    target = tree / "a/one.txt"
+    stat = target.stat()
+    target.write_bytes(b"eno\n")
+    monkeypatch.setattr("batchai_kit._sync_state.FileRecord.same_stat", lambda record, now: True)
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/a/one.txt"] and stat.st_size == 4
+
+
+def test_reupload_sends_a_file_whose_size_changed(share, tree, fine_timestamps):
+    share.upload(_aged(tree), "sample")
+    (tree / "a/one.txt").write_bytes(b"one and more\n")
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/a/one.txt"]
+    assert share.azure.file_service().get_file_to_bytes("data", "sample/a", "one.txt").content == b"one and more\n"
+
+
+def test_reupload_sends_same_size_other_bytes_even_with_the_old_mtime_put_back(share, tree, fine_timestamps):
+    share.upload(_aged(tree), "sample")
+    target = tree / "a/b/two.bin"
+    before = target.stat()
+    target.write_bytes(bytes(reversed(range(256))) * 3)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # only ctime tells now
+    assert target.stat().st_mtime_ns == before.st_mtime_ns and target.stat().st_size == before.st_size
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/a/b/two.bin"]
+    assert share.azure.file_service().get_file_to_bytes("data", "sample/a/b", "two.bin").content == \
+        target.read_bytes()
+
+
+def test_reupload_sends_a_file_replaced_by_another_of_the_same_size_and_mtime(share, tree, fine_timestamps):
+    share.upload(_aged(tree), "sample")
+    target = tree / "top.txt"
+    replacement = tree / "top.txt.new"
+    replacement.write_bytes(b"TOP LEVEL\n")
+    os.utime(replacement, ns=(HOUR_AGO_NS, HOUR_AGO_NS))
+    os.replace(replacement, target)
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/top.txt"]
+
+
+def test_reupload_sends_a_file_deleted_on_the_share(share, tree, fine_timestamps):
+    share.upload(_aged(tree), "sample")
+    share.azure.file_service().delete_file("data", "sample/a", "one.txt")
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/a/one.txt"]
+    assert share.exists("sample/a/one.txt")
+
+
+def test_reupload_recreates_a_directory_deleted_on_the_share(share, tree):
+    share.upload(_aged(tree), "sample")
+    files = share.azure.file_service()
+    files.delete_file("data", "sample/a/b/c", "empty.txt")
+    files.delete_directory("data", "sample/a/b/c")
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/a/b/c/empty.txt"]
+
+
+def test_reupload_sends_a_file_resized_on_the_share(share, tree, fine_timestamps):
+    share.upload(_aged(tree), "sample")
+    share.azure.file_service().create_file_from_bytes("data", "sample", "top.txt", b"someone else's\n")
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/top.txt"]
+    assert share.azure.file_service().get_file_to_bytes("data", "sample", "top.txt").content == b"top level\n"
+
+
+def test_a_same_size_change_on_the_share_is_sent_again_with_verify(share, tree, fine_timestamps):
+    # A listing shows sizes only: a change on the share that keeps the size needs verify=True.
+    share.upload(_aged(tree), "sample")
+    share.azure.file_service().create_file_from_bytes("data", "sample", "top.txt", b"TOP LEVEL\n")
+    assert share.upload(tree, "sample").uploaded == []
+    assert share.upload(tree, "sample", verify=True).uploaded == ["sample/top.txt"]
+    assert share.azure.file_service().get_file_to_bytes("data", "sample", "top.txt").content == b"top level\n"
+
+
+def test_uploading_the_tree_elsewhere_or_to_another_share_does_not_use_its_state(share, tree, azure):
+    share.upload(_aged(tree), "sample")
+    assert len(share.upload(tree, "elsewhere").uploaded) == 5
+    other = FileShare(azure, "other").ensure()
+    assert len(other.upload(tree, "sample").uploaded) == 5
+
+
+def test_a_lost_or_corrupt_sync_state_costs_a_check_not_a_skipped_change(share, tree, kit_home):
+    share.upload(_aged(tree), "sample")
+    (tree / "a/one.txt").write_bytes(b"ONE\n")
+    for state in (kit_home / "sync").iterdir():
+        state.write_text("{not json")
+    report = share.upload(tree, "sample")
+    assert report.uploaded == ["sample/a/one.txt"] and len(report.skipped) == 4
+    for state in (kit_home / "sync").iterdir():
+        state.unlink()
+    report = share.upload(tree, "sample")
+    assert report.uploaded == [] and len(report.skipped) == 5
+
+
+def test_the_sync_state_is_private_and_holds_no_secret(share, tree, kit_home, azure):
+    share.upload(tree, "sample")
+    states = list((kit_home / "sync").iterdir())
+    assert len(states) == 1
+    assert states[0].stat().st_mode & 0o777 == 0o600
+    text = states[0].read_text()
+    assert azure.storage_key not in text and "sample/a/b/two.bin" in text

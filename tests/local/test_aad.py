@@ -212,3 +212,27 @@ def test_the_ready_file_names_the_service_principal_and_no_secret_is_logged(emu,
     assert token_request(emu, scope="https://management.azure.com/.default").status_code == 200
     assert token_request(emu, client_secret="wrong", scope="x/.default").status_code == 401
     assert emu.info.client_secret not in caplog.text and emu.info.client_secret not in repr(emu.info)
+
+
+def test_the_library_attached_through_a_ready_file_signs_in_as_the_service_principal(emu, tmp_path):
+    import batchai_kit as bk
+
+    emu.write_ready_file(tmp_path / "ready.json")
+    azure = bk.Azure.from_ready_file(tmp_path / "ready.json")
+    token = azure.credential.get_token(*azure.scopes).token
+    assert token != emu.info.token
+    assert jwt.decode(token, options={"verify_signature": False})["appid"] == emu.info.client_id
+    assert [g.name for g in azure.resources().resource_groups.list()] == []
+    assert emu.info.client_secret not in repr(azure)
+
+
+def test_a_ready_file_without_a_service_principal_uses_its_token(emu, tmp_path):
+    import batchai_kit as bk
+
+    ready = emu.info.ready_file_content()
+    for name in ("authority", "tenant_id", "client_id", "client_secret"):
+        del ready[name]
+    (tmp_path / "old.json").write_text(json.dumps(ready))
+    (tmp_path / "old.json").chmod(0o600)
+    azure = bk.Azure.from_ready_file(tmp_path / "old.json")
+    assert azure.credential.get_token(*azure.scopes).token == emu.info.token

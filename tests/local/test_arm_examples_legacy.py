@@ -23,7 +23,7 @@ import requests
 
 import batchai_kit.local
 
-from .test_arm_examples import _CLUSTER_ERRORS, _SUBNET, EXAMPLE_SUBSCRIPTION, GUID, RunForever, shape_differences
+from .test_arm_examples import _SUBNET, EXAMPLE_SUBSCRIPTION, GUID, RunForever, shape_differences
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 SPECS = Path(batchai_kit.local.__file__).parent / "spec"
@@ -35,22 +35,15 @@ _FILE_SERVER_MOUNT = "the cluster was created from PutCluster.json, which mounts
 _SEGMENT = "2018-03-01 reports it (its spec and GetJob.json have it); these examples are 2017-09-01-preview's " \
            "copied unchanged, and 2017-09-01-preview had no such field (the emulator does not report it there)"
 ALLOWED_DIFFERENCES: dict[str, dict[str, str]] = {
-    "GetCluster": {"missing properties.subnet": _SUBNET, "extra properties.errors": _CLUSTER_ERRORS},
-    "PutCluster": {"missing properties.subnet": _SUBNET, "extra properties.errors": _CLUSTER_ERRORS},
-    "PatchCluster": {"extra properties.errors": _CLUSTER_ERRORS,
-                     "extra properties.nodeSetup.mountVolumes.fileServers": _FILE_SERVER_MOUNT},
-    "ListCluster": {"extra value[].properties.errors": _CLUSTER_ERRORS,
-                    "extra value[].properties.nodeSetup.mountVolumes.fileServers": _FILE_SERVER_MOUNT},
-    "ListClusterByResourceGroup": {"extra value[].properties.errors": _CLUSTER_ERRORS,
-                                   "extra value[].properties.nodeSetup.mountVolumes.fileServers":
-                                       _FILE_SERVER_MOUNT},
+    "GetCluster": {"missing properties.subnet": _SUBNET},
+    "PutCluster": {"missing properties.subnet": _SUBNET},
+    "PatchCluster": {"extra properties.nodeSetup.mountVolumes.fileServers": _FILE_SERVER_MOUNT},
+    "ListCluster": {"extra value[].properties.nodeSetup.mountVolumes.fileServers": _FILE_SERVER_MOUNT},
+    "ListClusterByResourceGroup": {"extra value[].properties.nodeSetup.mountVolumes.fileServers":
+                                   _FILE_SERVER_MOUNT},
     "PutJob": {"extra properties.jobOutputDirectoryPathSegment": _SEGMENT},
     "ListJob": {"extra value[].properties.jobOutputDirectoryPathSegment": _SEGMENT},
     "ListJobByResourceGroup": {"extra value[].properties.jobOutputDirectoryPathSegment": _SEGMENT},
-    "GetFileServer": {"missing properties.subnet": _SUBNET},
-    "PutFileServer": {"missing properties.subnet": _SUBNET},
-    "ListFileServer": {"missing value[].properties.subnet": _SUBNET},
-    "ListFileServerByResourceGroup": {"missing value[].properties.subnet": _SUBNET},
 }
 
 # Requests whose live answer was not 200.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import attrs
 import pytest
 import requests
 
@@ -194,3 +195,26 @@ def test_list_output_files_in_each_older_version(version, emulator_factory):
         assert [e["name"] for e in outputs] == ["hi.txt"]  # no directories in 2017-09-01-preview's lists
     else:
         assert {(e["name"], e["isDirectory"]) for e in outputs} == {("hi.txt", False), ("sub", True)}
+
+
+def test_an_older_cluster_creation_ends_when_its_nodes_are_allocated(emulator_factory):
+    client = start(emulator_factory, "2018-03-01", RunForever(), timings=attrs.evolve(Timings.instant(), cluster_allocation=3600))
+    group(client)
+    accepted = client.send("PutCluster")
+    polled = client.session.get(accepted.headers["Location"], timeout=30)
+    assert polled.status_code == 202  # resizing: the create is still in progress
+    assert client.send("GetCluster").json()["properties"]["allocationState"] == "resizing"
+
+    assert client.wait_operation(client.send("DeleteCluster")).status_code == 204
+    outcome = client.session.get(accepted.headers["Location"], timeout=30)
+
+    assert error_of(outcome) == (400, "ResourceDeleted")
+
+
+def test_terminating_an_older_job_is_polled_to_204_and_the_job_failed(emulator_factory):
+    client = start(emulator_factory, "2017-09-01-preview", RunForever())
+    running_job(client)
+    assert client.wait_operation(client.send("TerminateJob")).status_code == 204
+    job = client.send("GetJob").json()["properties"]
+    assert job["executionState"] == "failed"
+    assert [e["code"] for e in job["executionInfo"]["errors"]] == ["JobTerminated"]

@@ -490,7 +490,7 @@ def test_terminating_a_running_job_stops_its_processes(instant):
     instant.job("j1")
     operation = instant.cp.terminate_job(RG, WS, EXP, "j1")
     assert instant.state("j1") == "terminating"
-    assert instant.runner.jobs["j1"].terminated == [("JobTerminated", "The job was terminated by the user.")]
+    assert instant.runner.jobs["j1"].terminated == [("JobTerminated", "The specified job has been terminated by the user")]
     instant.tick()
     assert instant.state("j1") == "failed" and instant.errors("j1") == ["JobTerminated"]
     assert instant.cp.get_operation(operation["name"])["status"] == "Succeeded"

@@ -89,7 +89,7 @@ def test_workspace_create_answers_200_with_full_body(emu, resources):
     assert response.status_code == 200
     body = response.json()
     assert body["properties"]["provisioningState"] == "succeeded"
-    assert body["location"] == "eastus" and body["type"] == "Microsoft.BatchAI/Workspaces"
+    assert body["location"] == "eastus" and body["type"] == "Microsoft.BatchAI/workspaces"
     assert response.headers["ETag"]
 
 
@@ -312,7 +312,7 @@ def test_file_server_provisions_and_deletes(emu, batchai, workspace):
     server = batchai.file_servers.begin_create(RG, WS, "fs1", params).result()
     assert server.provisioning_state == "succeeded"
     assert server.mount_settings.file_server_public_ip == "127.0.0.1"
-    assert server.id.endswith("/fileservers/fs1") and server.type == "Microsoft.BatchAI/FileServers"
+    assert server.id.endswith("/fileservers/fs1") and server.type == "Microsoft.BatchAI/workspaces/fileservers"
     assert server.ssh_configuration.user_account_settings.admin_user_password is None
     assert [s.name for s in batchai.file_servers.list_by_workspace(RG, WS)] == ["fs1"]
     # azure-mgmt-batchai 7.0.0 has no file server delete; the spec does: send it raw.

@@ -49,7 +49,7 @@ def test_list_shares_pages_with_maxresults_and_marker(file_service: FileService)
         file_service.create_share(f"share{index}")
     first = file_service.list_shares(num_results=2)
     assert [s.name for s in first] == ["share0", "share1"]
-    assert first.next_marker == "share2"
+    assert first.next_marker and "share2" not in first.next_marker  # an opaque token, as Azure sends
     rest = file_service.list_shares(marker=first.next_marker)
     assert [s.name for s in rest] == ["share2", "share3", "share4"]
     assert rest.next_marker is None

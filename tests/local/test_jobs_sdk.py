@@ -142,7 +142,8 @@ def test_terminate_kills_a_running_job(lab):
     lab.batchai.jobs.begin_terminate(RG, WS, EXP, "sleeper").result()
     job = lab.finished("sleeper", timeout=15)
     assert job.execution_state == "failed"
-    assert [e.code for e in job.execution_info.errors] == ["JobTerminated"]
+    assert [(e.code, e.message) for e in job.execution_info.errors] == [
+        ("JobTerminated", "The specified job has been terminated by the user")]
 
 
 def test_max_wall_clock_time_is_enforced(lab):
@@ -160,7 +161,8 @@ def test_failing_job_preparation_fails_the_job_before_it_runs(lab):
                **custom("echo should-not-run"))
     job = lab.finished("prep")
     assert job.execution_state == "failed" and job.execution_info.exit_code == 7
-    assert [e.code for e in job.execution_info.errors] == ["JobNodePreparationFailed"]
+    assert [(e.code, e.message) for e in job.execution_info.errors] == [
+        ("JobPreparationFailed", "Job preparation task failed with non-zero exit code")]
     files = lab.outputs("prep")
     stdout = lab.download(files["stdout.txt"].download_url) if "stdout.txt" in files else ""
     assert "should-not-run" not in stdout
@@ -178,9 +180,15 @@ def test_failing_setup_task_makes_the_node_unusable_and_shows_in_cluster_errors(
 def test_successful_setup_task_output_lands_on_the_share(lab):
     task = models.SetupTask(command_line="echo prepared", std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/afs")
     lab.cluster("prepared", setup_task=task)
-    wait_for(lambda: lab.batchai.clusters.get(RG, WS, "prepared"), lambda c: c.node_state_counts.idle_node_count == 1)
-    listing = lab.files.list_directories_and_files(SHARE, lab.emu.info.subscription_id)
-    assert [entry.name for entry in listing] == [RG]
+    cluster = wait_for(lambda: lab.batchai.clusters.get(RG, WS, "prepared"),
+                       lambda c: c.node_state_counts.idle_node_count == 1)
+    suffix = cluster.node_setup.setup_task.std_out_err_path_suffix
+    subscription, group, _, workspace, _, name, _guid = suffix.split("/")
+    assert (subscription, group, workspace, name) == (lab.emu.info.subscription_id, RG, WS, "prepared")
+    outputs = [e.name for e in lab.files.list_directories_and_files(SHARE, suffix)]
+    assert len(outputs) == 2 and all(n.startswith(("stdout-", "stderr-")) for n in outputs)
+    stdout = next(n for n in outputs if n.startswith("stdout-"))
+    assert lab.files.get_file_to_text(SHARE, suffix, stdout).content.strip() == "prepared"
 
 
 def test_two_one_node_jobs_on_a_one_node_cluster_run_one_after_the_other(lab):

@@ -183,7 +183,7 @@ def test_failing_job_preparation_fails_the_job_and_skips_the_command(run, share)
     result = finish(run(custom("echo main ran", jobPreparation={"commandLine": "echo preparing; exit 4"})))
 
     assert result.exit_code == 4
-    assert [e["code"] for e in result.errors] == ["JobNodePreparationFailed"]
+    assert [e["code"] for e in result.errors] == ["JobPreparationFailed"]
     assert (stdouterr(share) / "stdout-job_prep.txt").read_text() == "preparing\n"
     assert not (stdouterr(share) / "stdout.txt").exists()
 

@@ -56,14 +56,14 @@ def test_submitting_another_job_under_a_taken_name_is_a_conflict(cluster):
 
 
 @pytest.mark.vcr
-def test_an_unknown_output_directory_is_a_bad_request(cluster, batchai_recorder):
+def test_an_unknown_output_directory_is_refused_before_asking(cluster, batchai_recorder):
     job = cluster.submit(bk.CustomJob(name="j1", command="sleep 0.5"))
     batchai_recorder.settle()
     job.wait()
-    with pytest.raises(bk.ServiceError) as raised:
-        job.files("NOSUCHOUTPUT")
-    assert (raised.value.status, raised.value.code) == (400, "InvalidOutputDirectoryId")
-    assert type(raised.value) is bk.ServiceError
+    with pytest.raises(bk.ValidationError) as raised:
+        job.files("NOSUCHOUTPUT")  # the job's spec says which ids exist: nothing is sent
+    assert (raised.value.field, raised.value.value) == ("directory_id", "NOSUCHOUTPUT")
+    assert "use one of stdouterr" in str(raised.value)
 
 
 @pytest.mark.vcr

@@ -32,6 +32,7 @@ def ready_file(tmp_path, **changes):
              "data_dir": str(tmp_path / "data"), **changes}
     path = tmp_path / "ready.json"
     path.write_text(json.dumps(ready))
+    path.chmod(0o600)
     return path
 
 
@@ -114,8 +115,15 @@ def test_a_ready_file_without_the_service_principal_is_refused(tmp_path):
     path = ready_file(tmp_path)
     ready = json.loads(path.read_text())
     del ready["client_secret"]
-    path.write_text(json.dumps(ready))
+    path.write_text(json.dumps(ready))  # keeps its 0600 mode
     with pytest.raises(ValidationError, match="client_secret"):
+        EmulatorTarget.from_ready_file(path)
+
+
+def test_a_ready_file_readable_by_others_is_refused(tmp_path):
+    path = ready_file(tmp_path)
+    path.chmod(0o644)
+    with pytest.raises(ValidationError, match="readable by others"):
         EmulatorTarget.from_ready_file(path)
 
 

@@ -253,3 +253,16 @@ def test_the_cli_refuses_a_file_that_is_not_json_with_status_2(tmp_path):
     assert result.exit_code == 2
     assert "must hold one JSON object" in result.output
     assert not (tmp_path / "aml").exists()
+
+
+def test_the_quickstart_recipes_json_files_export_with_azs_placeholder_account_named(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "cntk_mnist"
+    job = json.loads((recipe / "job.json").read_text())
+    cluster = json.loads((recipe / "cluster.json").read_text())
+    export = bk.to_azureml(cluster, job, experiment="quickstart")
+    loaded = load_all(export, tmp_path)
+    # the reference's accountName, not the lowercased host name of the URL
+    assert loaded["datastores"]["batchaiquickstart"].account_name == "<AZURE_BATCHAI_STORAGE_ACCOUNT>"
+    assert any("placeholder <AZURE_BATCHAI_STORAGE_ACCOUNT>" in note for note in export.notes)
+    assert export.job["command"] == "python ${{inputs.SAMPLE}}/ConvNet_MNIST.py ${{inputs.SAMPLE}} ${{outputs.MODEL}}"
+    assert "<AZURE_BATCHAI_STORAGE_KEY>" not in every_file(export)

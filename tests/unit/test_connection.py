@@ -49,6 +49,7 @@ def write_json(tmp_path):
     def write(data, name="configuration.json"):
         path = tmp_path / name
         path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+        path.chmod(0o600)  # as the emulator writes them: a ready file readable by others is refused
         return path
 
     return write
@@ -258,14 +259,14 @@ def test_from_env_names_the_missing_part_of_a_service_principal(env):
 
 def test_from_env_reads_storage_and_admin(env, tmp_path):
     key_file = tmp_path / "id_rsa.pub"
-    key_file.write_text("ssh-rsa AAAAB3Nza demo@host\n")
+    key_file.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host\n")
     env.setenv("AZURE_STORAGE_ACCOUNT", "myaccount")
     env.setenv("AZURE_STORAGE_KEY", STORAGE_KEY)
     env.setenv("BATCHAI_KIT_ADMIN_USER", "demoUser")
     env.setenv("BATCHAI_KIT_ADMIN_SSH_KEY", str(key_file))
     azure = Azure.from_env()
     assert (azure.storage_account, azure.storage_key) == ("myaccount", STORAGE_KEY)
-    assert azure.admin == AdminUser("demoUser", None, "ssh-rsa AAAAB3Nza demo@host")
+    assert azure.admin == AdminUser("demoUser", None, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host")
 
 
 def test_storage_account_without_key_is_refused(env):

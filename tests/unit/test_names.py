@@ -276,3 +276,115 @@ def test_check_seconds_names_timeout_by_default():
     with pytest.raises(ValidationError) as raised:
         _names.check_seconds(-1)
     assert str(raised.value).startswith("timeout=-1: ")
+
+
+# --- Azure regions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("eastus", "eastus"), ("East US", "eastus"), ("  West Europe ", "westeurope"), ("SOUTHEASTASIA", "southeastasia"),
+    ("chinanorth2", "chinanorth2"), ("usgovvirginia", "usgovvirginia"), ("germanycentral", "germanycentral"),
+])
+def test_check_location_accepts_azure_regions_in_arms_form(value, expected):
+    assert _names.check_location(value) == expected
+
+
+@pytest.mark.parametrize("value", ["moon-1", "eastuss", "east-us", "us-east-1", "", "global", "eastus2x"])
+def test_check_location_refuses_what_is_no_region(value):
+    with pytest.raises(ValidationError) as raised:
+        _names.check_location(value)
+    assert raised.value.value == value
+    assert raised.value.rule.startswith("is not an Azure region")
+    assert "az account list-locations" in raised.value.rule
+
+
+def test_check_location_refuses_a_non_string_and_names_the_field():
+    with pytest.raises(ValidationError) as raised:
+        _names.check_location(["eastus"], field="BATCHAI_KIT_LOCATION")
+    assert (raised.value.field, raised.value.rule) == ("BATCHAI_KIT_LOCATION", "must be a string, not list")
+
+
+def test_the_region_list_holds_batch_ais_regions():
+    for region in ("eastus", "eastus2", "westus2", "westeurope", "northeurope", "southcentralus", "australiaeast",
+                   "southeastasia", "westcentralus", "canadacentral", "uksouth"):
+        assert region in _names.AZURE_REGIONS
+    assert all(r == r.lower() and " " not in r for r in _names.AZURE_REGIONS)
+
+
+# --- SSH public keys ------------------------------------------------------------------------------
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host"
+RSA = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDT0vSxdiZW0yeoAf/sydw8gwACR+YrpZviUlg/ApR2MQyxJwcFTt69dKAm2vyMLBwtuEJJ5QQrgc6ONiIpxM8vhNrW2xHPQ5ptdkPKEf2o0xCpu9BYi58/PfsZdZnNqhHnDXd6ITBbVwlPM3HYF8m6FGTd4PEKZBnBmemipIH8lQ== rsa@host"
+ECDSA = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBG7atlAay/jHptNE9276KklfA+izgVfgu8KRKZbG4zprxIysuB/rnufFgwkzQWW+Y8RIsn+Vv7lE+KUtMTFoEr8= ec@host"
+
+
+@pytest.mark.parametrize("key", [ED25519, RSA, ECDSA, ED25519.rsplit(" ", 1)[0], ED25519 + " with spaces in comment"])
+def test_check_ssh_public_key_accepts_openssh_public_keys(key):
+    assert _names.check_ssh_public_key(key) == key
+
+
+def test_check_ssh_public_key_strips_surrounding_whitespace():
+    assert _names.check_ssh_public_key(f"  {ED25519}\n") == ED25519
+
+
+@pytest.mark.parametrize("key", [
+    "hello", "ssh-ed25519", "ssh-rsa AAAAB3NzaC1yc...", "ssh-rsa " + ED25519.split()[1],
+    "ssh-foo " + ED25519.split()[1], "-----BEGIN OPENSSH PRIVATE KEY-----", "ssh-ed25519 !!!notbase64",
+    "ssh-ed25519 AAAA", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", "ssh-ed25519 AAAAC2NzaC1lZDI1NTE5AAAAIF7U",
+    "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", "",
+])
+def test_check_ssh_public_key_refuses_what_is_no_public_key(key):
+    with pytest.raises(ValidationError) as raised:
+        _names.check_ssh_public_key(key, field="admin_ssh_key")
+    assert raised.value.field == "admin_ssh_key"
+    assert "must be an OpenSSH public key line" in raised.value.rule
+
+
+def test_check_ssh_public_key_refuses_a_non_string():
+    with pytest.raises(ValidationError) as raised:
+        _names.check_ssh_public_key(b"ssh-ed25519 AAAA")
+    assert (raised.value.field, raised.value.rule) == ("ssh_public_key", "must be a string, not bytes")
+
+
+def test_a_refused_long_key_is_shortened_in_the_message():
+    with pytest.raises(ValidationError) as raised:
+        _names.check_ssh_public_key("x" * 100)
+    assert raised.value.value == "x" * 40 + "..."
+
+
+def test_shorten_keeps_short_text_whole():
+    assert _names._shorten("a" * 40) == "a" * 40
+    assert _names._shorten("a" * 41) == "a" * 40 + "..."
+    assert _names._shorten("abcdef", keep=3) == "abc..."
+
+
+def _key(blob: bytes, kind: str = "ssh-ed25519") -> str:
+    import base64
+
+    return f"{kind} {base64.b64encode(blob).decode()}"
+
+
+def _field(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+@pytest.mark.parametrize("material, accepted", [
+    (_field(b"k" * 32), True),
+    (_field(b"k"), True),
+    (_field(b""), False),  # an empty field
+    (b"\x00\x00\x00\x21" + b"k" * 32, False),  # says 33 bytes, holds 32
+    (b"", False),
+    (b"\x00\x00", False),
+])
+def test_an_ssh_key_needs_key_material_after_its_type(material, accepted):
+    key = _key(_field(b"ssh-ed25519") + material)
+    if accepted:
+        assert _names.check_ssh_public_key(key) == key
+    else:
+        with pytest.raises(ValidationError):
+            _names.check_ssh_public_key(key)
+
+
+def test_an_ssh_keys_declared_type_length_must_match():
+    with pytest.raises(ValidationError):
+        _names.check_ssh_public_key(_key(b"\x00\x00\x00\x0assh-ed25519" + _field(b"k" * 32)))

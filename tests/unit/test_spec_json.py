@@ -141,6 +141,12 @@ def test_a_job_as_get_returns_it_reads_with_its_read_only_fields_ignored():
     assert spec.name == "demo_job" and spec.max_wall_clock == datetime.timedelta(days=7)
 
 
+def test_the_live_services_experiment_name_in_a_get_body_is_read_only():
+    body = json.loads((EXAMPLES / "GetJob.json").read_text())["responses"]["200"]["body"]
+    body["properties"]["experimentName"] = "demo_experiment"  # the live service's bodies carry it
+    assert bk.JobSpec.from_json(body).name == "demo_job"
+
+
 def test_a_job_flattened_as_az_prints_it_reads_too():
     body = json.loads((EXAMPLES / "GetJob.json").read_text())["responses"]["200"]["body"]
     flat = {key: value for key, value in body.items() if key != "properties"} | body["properties"]
@@ -319,12 +325,18 @@ def test_the_put_cluster_example_names_its_cluster_and_refuses_its_nfs_mount():
     volumes = body["parameters"]["parameters"]["properties"]["nodeSetup"]["mountVolumes"]
     volumes["azureFileShares"][0]["accountName"] = "storageaccount"
     volumes["azureFileShares"][0]["azureFileUrl"] = "https://storageaccount.file.core.windows.net/share"
+    accounts = body["parameters"]["parameters"]["properties"]["userAccountSettings"]
+    placeholder, accounts["adminUserSshPublicKey"] = accounts["adminUserSshPublicKey"], "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host"
     with pytest.raises(bk.UnsupportedSetting) as caught:
         read_cluster(body)
     assert caught.value.field == "parameters.parameters.properties.nodeSetup.mountVolumes.fileServers"
     del volumes["fileServers"]
     spec, name = read_cluster(body)
     assert name == "demo_cluster" and spec.admin_user == "admin_user_name"
+    # the example's own key is a placeholder ("ssh-rsa AAAAB3NzaC1yc..."): no SSH key at all
+    accounts["adminUserSshPublicKey"] = placeholder
+    with pytest.raises(bk.ValidationError, match="adminUserSshPublicKey"):
+        read_cluster(body)
 
 
 def test_the_recipes_json_files_describe_the_quickstarts_job_and_cluster():
@@ -358,3 +370,11 @@ def test_an_auto_scale_range_upside_down_names_the_minimum():
     with pytest.raises(bk.ValidationError) as caught:
         bk.ClusterSpec.from_json(body)
     assert caught.value.field == "scaleSettings.autoScale.minimumNodeCount"
+
+
+def test_an_admin_name_without_a_credential_takes_the_configured_ones():
+    spec = bk.ClusterSpec.from_json({"vmSize": "STANDARD_NC6", "userAccountSettings": {"adminUserName": "me"}})
+    settings = spec.admin(bk.AdminUser("configured", password="Configured-pa55"))
+    assert (settings.admin_user_name, settings.admin_user_password) == ("me", "Configured-pa55")
+    with pytest.raises(bk.ValidationError, match="password or an SSH"):
+        spec.admin(None)

@@ -30,8 +30,8 @@ from .errors import ArmError, subscription_not_found
 from .legacy_handlers import BODY as _BODY
 from .legacy_handlers import QUERY as _QUERY
 from .legacy_handlers import LegacyHandlers, is_older, version_of
-from .resources import wire
-from .responses import json_response
+from .resources import operation_resource_id, wire
+from .responses import json_response, resource_headers
 from .validation import is_spec_operation, validate_query, validate_request
 
 log = logging.getLogger("batchai_kit.local.arm")
@@ -261,7 +261,7 @@ class ArmApp(LegacyHandlers, AccountRoutes):
         return _json(body)
 
     def _resource(self, doc: dict, status: int = 200) -> Response:
-        return _json(wire(doc), status, {"ETag": doc["etag"]})
+        return _json(wire(doc), status, resource_headers(doc))
 
     # -- Batch AI operations --------------------------------------------------------------------------
 
@@ -279,13 +279,13 @@ class ArmApp(LegacyHandlers, AccountRoutes):
             raise ArmError(404, "OperationNotFound", f"The operation {operationName} is not found")
         if is_older(request):
             return self.legacy_operation_result(request, operation)
-        body = {"id": f"/subscriptions/{subscriptionId}/providers/Microsoft.BatchAI/locations/{location}/"
-                      f"operationresults/{operationName}",
+        body = {"id": f"{self._base(request)}/subscriptions/{subscriptionId}/providers/Microsoft.BatchAI/"
+                      f"locations/{location}/operationresults/{operationName}",
                 "name": operationName, "status": operation["status"], "startTime": operation["startTime"]}
         if operation.get("endTime"):
             body["endTime"] = operation["endTime"]
-        if operation["status"] == "Succeeded" and operation["action"] != "delete":
-            body["properties"] = {"resourceId": operation["resourceId"]}
+        if operation["status"] == "Succeeded":  # deletes too, as the live service answers
+            body["properties"] = {"resourceId": operation_resource_id(operation["resourceId"])}
         if operation.get("error"):
             body["error"] = operation["error"]
         return _json(body)

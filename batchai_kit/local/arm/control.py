@@ -26,6 +26,7 @@ import time
 import uuid
 from typing import Callable, Protocol
 
+from ..nodes._model import JOB_TERMINATED_MESSAGE
 from . import machines
 from .errors import ArmError, not_found, resource_group_not_found
 from .resources import child_id, new_document, new_etag, resource_group_id, scope_id, strip_secrets, wire, workspace_id
@@ -341,11 +342,17 @@ class ControlPlane:
                 "creationTime": iso(now), "provisioningState": "succeeded",
                 "provisioningStateTransitionTime": iso(now), "allocationState": "resizing",
                 "allocationStateTransitionTime": iso(now), "currentNodeCount": 0,
-                "nodeStateCounts": dict(EMPTY_COUNTS), "errors": [],
+                "nodeStateCounts": dict(EMPTY_COUNTS),  # no "errors" until there is one, as the service
             })
+            guid = str(uuid.uuid4())
+            setup_task = (public.get("nodeSetup") or {}).get("setupTask")
+            if setup_task is not None and workspace is not None:
+                # where the setup task's output lands under its stdOutErrPathPrefix (2018-05-01 reports it)
+                setup_task["stdOutErrPathSuffix"] = (f"{self.subscription_id}/{group}/workspaces/{workspace}/"
+                                                     f"clusters/{name}/{guid}")
             doc = new_document("cluster", resource_id, name, parent, properties=public,
                                **self._own_fields(workspace, body))
-            doc["internal"] = {"guid": str(uuid.uuid4()), "nodes": [], "secrets": secrets,
+            doc["internal"] = {"guid": guid, "nodes": [], "secrets": secrets,
                                "allocation_since": now, "target": machines.initial_target(public),
                                "autoscale_at": now, "node_serial": 0}
             self.store.put(doc)
@@ -428,6 +435,9 @@ class ControlPlane:
             now = self.now()
             public.update({"creationTime": iso(now), "provisioningState": "creating",
                            "provisioningStateTransitionTime": iso(now)})
+            # The live service always reports the subnet: the one given, or the one it made.
+            public.setdefault("subnet", {"id": f"{resource_group_id(self.subscription_id, group)}/providers/"
+                                               f"Microsoft.Network/virtualNetworks/{name}-vnet/subnets/default"})
             doc = new_document("fileserver", resource_id, name, parent, properties=public,
                                **self._own_fields(workspace, body))
             doc["internal"] = {"secrets": secrets, "created": now}
@@ -530,7 +540,7 @@ class ControlPlane:
             if doc["properties"]["executionState"] in ("succeeded", "failed"):
                 return None
             operation = self._new_operation(doc, "terminate")
-            machines.terminate_job(self, doc, "JobTerminated", "The job was terminated by the user.")
+            machines.terminate_job(self, doc, "JobTerminated", JOB_TERMINATED_MESSAGE)
             return operation
 
     def job_remote_logins(self, group: str, workspace: str | None, experiment: str | None, name: str) -> list[dict]:

@@ -45,7 +45,7 @@ import functools
 from typing import Any
 
 from .errors import ArmError
-from .resources import wire
+from .resources import LEGACY_WIRE_TYPES, wire
 from .validation import API_VERSION, OLDER_VERSIONS, spec
 
 ALL_VERSIONS = (*OLDER_VERSIONS, API_VERSION)
@@ -232,6 +232,7 @@ _DEFINITIONS = {"cluster": "Cluster", "job": "Job", "fileserver": "FileServer"}
 def render(version: str, doc: dict) -> dict:
     """The body *version* answers for a cluster, job or file server document."""
     body = wire(doc)
+    body["type"] = LEGACY_WIRE_TYPES[doc["kind"]]
     if doc["kind"] == "job":
         body.pop("location", None)
     if doc["kind"] == "fileserver" and "mountSettings" in body["properties"]:

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import legacy
 from .errors import ArmError
-from .responses import json_response
+from .responses import json_response, resource_headers
 
 if TYPE_CHECKING:  # pragma: no cover
     from .control import ControlPlane
@@ -42,7 +42,7 @@ class LegacyHandlers:
         def _accepted(self, request: Request, operation: dict | None) -> Response: ...
 
     def _render(self, request: Request, doc: dict) -> Response:
-        return json_response(legacy.render(version_of(request), doc), 200, {"ETag": doc["etag"]})
+        return json_response(legacy.render(version_of(request), doc), 200, resource_headers(doc))
 
     def _render_page(self, request: Request, docs: list[dict]) -> Response:
         version = version_of(request)

@@ -9,14 +9,23 @@ A document is what the store keeps for one resource: ``key`` (lowercased id), ``
 from __future__ import annotations
 
 import copy
-import uuid
+import email.utils
+import threading
+import time
 
 PROVIDER = "providers/Microsoft.BatchAI"
 
+# The resource types of API 2018-05-01 as the live service reported them.
 WIRE_TYPES = {
     "resourcegroup": "Microsoft.Resources/resourceGroups",
-    "workspace": "Microsoft.BatchAI/Workspaces",
-    "experiment": "Microsoft.BatchAI/Experiments",
+    "workspace": "Microsoft.BatchAI/workspaces",
+    "experiment": "Microsoft.BatchAI/workspaces/experiments",
+    "cluster": "Microsoft.BatchAI/workspaces/clusters",
+    "job": "Microsoft.BatchAI/workspaces/experiments/jobs",
+    "fileserver": "Microsoft.BatchAI/workspaces/fileservers",
+}
+# The older api-versions' types (resources directly under a resource group).
+LEGACY_WIRE_TYPES = {
     "cluster": "Microsoft.BatchAI/Clusters",
     "job": "Microsoft.BatchAI/Jobs",
     "fileserver": "Microsoft.BatchAI/FileServers",
@@ -41,8 +50,42 @@ def child_id(parent_id: str, collection: str, name: str) -> str:
     return f"{parent_id}/{collection}/{name}"
 
 
-def new_etag() -> str:
-    return f'W/"{uuid.uuid4().hex}"'
+_TICKS_AT_EPOCH = 621_355_968_000_000_000  # .NET ticks (100 ns since 0001-01-01) at 1970-01-01
+_etag_lock = threading.Lock()
+_previous_ticks = 0
+
+
+def new_etag(when: float | None = None) -> str:
+    """A strong ETag shaped as Azure's, ``"0x8D5CC10AE4AE08D"``: the change time in .NET ticks,
+    hex; strictly increasing, so two changes never share one."""
+    global _previous_ticks
+    ticks = _TICKS_AT_EPOCH + int((time.time() if when is None else when) * 10_000_000)
+    with _etag_lock:
+        ticks = _previous_ticks = max(ticks, _previous_ticks + 1)
+    return f'"0x{ticks:X}"'
+
+
+def etag_time(etag: str) -> float | None:
+    """When the change that made *etag* happened (None for an ETag not made by :func:`new_etag`)."""
+    try:
+        ticks = int(etag.strip('"'), 16)
+    except ValueError:
+        return None
+    return (ticks - _TICKS_AT_EPOCH) / 10_000_000 if etag.startswith('"0x') else None
+
+
+def last_modified(doc: dict) -> str | None:
+    """The ``Last-Modified`` header for *doc*: the time of its last change, as an HTTP date."""
+    when = etag_time(doc.get("etag", ""))
+    return None if when is None else email.utils.formatdate(max(when, 0), usegmt=True)
+
+
+def operation_resource_id(resource_id: str) -> str:
+    """How an operation status names its resource: the names in its ARM id joined by ``$``,
+    ``{subscription}${group}${workspace}${cluster}`` (a job: ``...${experiment}${job}``)."""
+    segments = resource_id.strip("/").split("/")
+    names = [segments[i + 1] for i in range(0, len(segments) - 1, 2) if segments[i].lower() != "providers"]
+    return "$".join(names)
 
 
 def new_document(kind: str, resource_id: str, name: str, parent: dict | None, **fields) -> dict:
@@ -62,7 +105,7 @@ def new_document(kind: str, resource_id: str, name: str, parent: dict | None, **
 
 def wire(doc: dict) -> dict:
     """The body the service answers for *doc*: never ``internal``, never a secret."""
-    body = {"id": doc["id"], "name": doc["name"], "type": doc["type"]}
+    body = {"id": doc["id"], "name": doc["name"], "type": WIRE_TYPES.get(doc["kind"], doc["type"])}
     for optional in ("location", "tags"):
         if doc.get(optional) is not None:
             body[optional] = copy.deepcopy(doc[optional])

@@ -27,7 +27,7 @@ from ._filedata import FileData
 from ._names import check_entry_path, check_share_name, split_entry_path
 from ._responses import add_service_headers, error_response
 from ._signing import SAS_VERSION, format_sas_time, make_sas_token
-from ._storage import Storage
+from ._storage import Listed, Storage
 from ._wire import Call, drain
 
 log = logging.getLogger("batchai_kit.local.files")
@@ -91,6 +91,12 @@ class FilesService:
     def ensure_share(self, share_name: str) -> Path:
         """Create the share if it is missing; return its local directory."""
         return self._storage.ensure_share(_valid_share(share_name))
+
+    def list_directory(self, share_name: str, path: str) -> list[Listed]:
+        """The entries of directory *path* ("dir/sub", Azure names) of a share, as its listing
+        shows them; FilesError if it is no directory of the share (missing, a file, a symlink
+        leading out of the share: ResourceNotFound; a name Azure refuses: InvalidResourceName)."""
+        return self._storage.list_directory(_valid_share(share_name), split_entry_path(path))
 
     def file_sas_url(self, base_url: str, share: str, path: str, expiry: datetime.datetime,
                      permission: str = "r") -> str:

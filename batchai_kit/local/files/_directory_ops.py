@@ -10,7 +10,7 @@ from ._wire import Call, metadata_from, paging_from
 
 def create_directory(call: Call) -> FilesResponse:
     info = call.storage.create_directory(call.share_name, call.segments, metadata_from(call.request))
-    return empty(201, entry_headers(info, with_metadata=False))
+    return empty(201, entry_headers(info))
 
 
 def delete_directory(call: Call) -> FilesResponse:
@@ -19,14 +19,14 @@ def delete_directory(call: Call) -> FilesResponse:
 
 
 def get_directory_properties(call: Call) -> FilesResponse:
-    return empty(200, entry_headers(call.storage.directory_info(call.share_name, call.segments)))
+    return empty(200, entry_headers(call.storage.directory_info(call.share_name, call.segments), read=True))
 
 
 def set_directory_properties(call: Call) -> FilesResponse:
     # Only SMB attributes, times and permissions can be set here; the emulator keeps none of
     # them, so this answers with the directory's current properties.
     info = call.storage.directory_info(call.share_name, call.segments)
-    return empty(200, entry_headers(info, with_metadata=False))
+    return empty(200, entry_headers(info))
 
 
 def get_directory_metadata(call: Call) -> FilesResponse:
@@ -35,7 +35,7 @@ def get_directory_metadata(call: Call) -> FilesResponse:
 
 def set_directory_metadata(call: Call) -> FilesResponse:
     info = call.storage.set_directory_metadata(call.share_name, call.segments, metadata_from(call.request))
-    return empty(200, entry_headers(info, with_metadata=False))
+    return empty(200, entry_headers(info))
 
 
 def list_directories_and_files(call: Call) -> FilesResponse:

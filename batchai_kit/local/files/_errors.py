@@ -65,6 +65,7 @@ class FilesError(Exception):
 
     code: str
     details: dict[str, str] = attrs.field(factory=dict)
+    headers: dict[str, str] = attrs.field(factory=dict)  # extra response headers (a 416's Content-Range)
 
     def __attrs_post_init__(self) -> None:
         if self.code not in _CATALOGUE:

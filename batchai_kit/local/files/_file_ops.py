@@ -30,7 +30,7 @@ def create_file(call: Call) -> FilesResponse:
     length = int_header(call.request, "x-ms-content-length", 0, MAX_FILE_SIZE)
     info = call.files.create(call.share_name, call.segments, length,
                              content_settings_from(call.request), metadata_from(call.request))
-    return empty(201, entry_headers(info, with_metadata=False))
+    return empty(201, entry_headers(info))
 
 
 def put_range(call: Call) -> FilesResponse:
@@ -44,7 +44,7 @@ def put_range(call: Call) -> FilesResponse:
         if sent_length:
             raise bad_header("Content-Length", str(sent_length))
         info = call.files.clear(call.share_name, call.segments, byte_range.start, byte_range.end)
-        return empty(201, entry_headers(info, with_metadata=False))
+        return empty(201, entry_headers(info))
     if write != "update":
         raise bad_header("x-ms-write", request.headers.get("x-ms-write"))
     if byte_range.length > MAX_RANGE_WRITE:
@@ -57,7 +57,7 @@ def put_range(call: Call) -> FilesResponse:
     if claimed and claimed != computed:
         raise FilesError("Md5Mismatch", {"UserSpecifiedMd5": claimed, "ServerCalculatedMd5": computed})
     info = call.files.write(call.share_name, call.segments, byte_range.start, data)
-    headers = entry_headers(info, with_metadata=False)
+    headers = entry_headers(info)
     headers["Content-MD5"] = computed
     return empty(201, headers)
 
@@ -92,9 +92,10 @@ def get_file(call: Call) -> FilesResponse:
 
 
 def _file_headers(info: EntryInfo, call: Call) -> dict[str, str]:
-    headers = entry_headers(info)
-    headers.update({"x-ms-type": "File", "Accept-Ranges": "bytes",
-                    "Content-Type": DEFAULT_CONTENT_TYPE})
+    headers = entry_headers(info, read=True)
+    headers.update({"x-ms-type": "File", "Content-Type": DEFAULT_CONTENT_TYPE})
+    if not call.is_head:  # Azure sends Accept-Ranges on GET only
+        headers["Accept-Ranges"] = "bytes"
     for setting, value in info.content.items():
         headers[CONTENT_HEADERS[setting]] = value
     headers.update(call.grant.response_overrides)
@@ -104,7 +105,7 @@ def _file_headers(info: EntryInfo, call: Call) -> dict[str, str]:
 def _partial(byte_range: ByteRange, info: EntryInfo, headers: dict[str, str]) -> tuple[int, int]:
     """Adjust *headers* for a 206 answer; return (start, length). 416 past the end."""
     if byte_range.start >= info.size:
-        raise FilesError("InvalidRange")
+        raise FilesError("InvalidRange", headers={"Content-Range": f"bytes */{info.size}"})
     clipped = byte_range.clipped(info.size)
     headers["Content-Range"] = f"bytes {clipped.start}-{clipped.end}/{info.size}"
     whole_md5 = headers.pop("Content-MD5", None)
@@ -132,7 +133,7 @@ def set_file_properties(call: Call) -> FilesResponse:
     length = int_header(call.request, "x-ms-content-length", 0, MAX_FILE_SIZE, required=False)
     info = call.files.set_properties(call.share_name, call.segments, content_settings_from(call.request),
                                      length=length)
-    return empty(200, entry_headers(info, with_metadata=False))
+    return empty(200, entry_headers(info))
 
 
 def get_file_metadata(call: Call) -> FilesResponse:
@@ -142,7 +143,7 @@ def get_file_metadata(call: Call) -> FilesResponse:
 def set_file_metadata(call: Call) -> FilesResponse:
     info = call.files.set_properties(call.share_name, call.segments, None,
                                      metadata=metadata_from(call.request))
-    return empty(200, entry_headers(info, with_metadata=False))
+    return empty(200, entry_headers(info))
 
 
 def delete_file(call: Call) -> FilesResponse:

@@ -20,6 +20,27 @@ MAX_PATH_LENGTH = 2048
 MAX_DEPTH = 250
 
 
+# A share's directory is what a job sees through its SMB mount; Linux's cifs client stores the
+# characters Azure refuses in names as private-use characters (the "Services for Mac" mapping,
+# as its default ``mapposix`` does; control characters as U+F001-U+F01F). The emulator maps the
+# same way between a name on disk (the job's) and the name Azure Files shows.
+_SMB_MAPPED = {'"': "\uf020", "*": "\uf021", ":": "\uf022", "<": "\uf023", ">": "\uf024", "?": "\uf025",
+               "\\": "\uf026", "|": "\uf027", **{chr(c): chr(0xF000 + c) for c in range(1, 0x20)}}
+_SMB_UNMAPPED = {azure: local for local, azure in _SMB_MAPPED.items()}
+
+
+def azure_name(local: str) -> str | None:
+    """The Azure Files name of a file a job named *local* on its share; None if Azure could
+    show no such name (bytes that are not UTF-8, DEL)."""
+    mapped = "".join(_SMB_MAPPED.get(ch, ch) for ch in local)
+    return mapped if is_entry_name(mapped) else None
+
+
+def local_name(azure: str) -> str:
+    """The name on disk (as a job sees it) of the Azure Files name *azure*."""
+    return "".join(_SMB_UNMAPPED.get(ch, ch) for ch in azure)
+
+
 def is_share_name(name: str) -> bool:
     return bool(_SHARE_NAME.match(name))
 

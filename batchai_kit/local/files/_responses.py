@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import uuid
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from ._storage import EntryInfo, ShareInfo
 
 API_VERSION = "2019-02-02"
 XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>'
+UTF8_BOM = b"\xef\xbb\xbf"  # Azure's error bodies start with one
 SERVER = "Windows-Azure-File/1.0 Microsoft-HTTPAPI/2.0 (batchai_kit local emulator)"
 # Response header for each stored content setting.
 CONTENT_HEADERS = {"content_type": "Content-Type", "content_encoding": "Content-Encoding",
@@ -35,8 +37,8 @@ def empty(status: int, headers: dict[str, str] | None = None) -> FilesResponse:
     return response
 
 
-def xml_response(element: ET.Element, status: int = 200) -> FilesResponse:
-    body = XML_DECLARATION + ET.tostring(element, encoding="utf-8")
+def xml_response(element: ET.Element, status: int = 200, *, bom: bool = False) -> FilesResponse:
+    body = (UTF8_BOM if bom else b"") + XML_DECLARATION + ET.tostring(element, encoding="utf-8")
     return FilesResponse(body, status=status, content_type="application/xml")
 
 
@@ -48,7 +50,8 @@ def error_response(error: FilesError) -> FilesResponse:
     ET.SubElement(root, "Message").text = f"{error.message}\nRequestId:{request_id}\nTime:{now}"
     for name, value in error.details.items():
         ET.SubElement(root, name).text = value
-    response = xml_response(root, error.status)
+    response = xml_response(root, error.status, bom=True)
+    response.headers.update(error.headers)
     response.headers["x-ms-error-code"] = error.code
     response.headers["x-ms-request-id"] = request_id
     if error.status == 401:
@@ -71,20 +74,22 @@ def _smb_time(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
-def entry_headers(info: EntryInfo, with_metadata: bool = True) -> dict[str, str]:
-    """ETag, Last-Modified, the SMB properties of 2019-02-02 and (optionally) metadata."""
+def entry_headers(info: EntryInfo, *, read: bool = False) -> dict[str, str]:
+    """ETag, Last-Modified and the SMB properties of 2019-02-02. A read (GET/HEAD) also carries
+    the metadata and ``x-ms-server-encrypted``; a write ``x-ms-request-server-encrypted``
+    instead, as Azure answers."""
+    encrypted = "x-ms-server-encrypted" if read else "x-ms-request-server-encrypted"
     headers = {
         "ETag": info.etag,
         "Last-Modified": http_date(info.last_modified),
-        "x-ms-server-encrypted": "true",
-        "x-ms-request-server-encrypted": "true",
+        encrypted: "true",
         "x-ms-file-attributes": "Directory" if info.is_directory else "Archive",
         "x-ms-file-creation-time": _smb_time(info.changed),
         "x-ms-file-last-write-time": _smb_time(info.last_modified),
         "x-ms-file-change-time": _smb_time(info.changed),
         "x-ms-file-id": str(info.inode),
     }
-    if with_metadata:
+    if read:
         headers.update(metadata_headers(info.metadata))
     return headers
 
@@ -130,8 +135,34 @@ def add_metadata_element(parent: ET.Element, metadata: dict[str, str]) -> None:
 
 
 def page(items: Iterable, key, marker: str | None, max_results: int) -> tuple[list, str | None]:
-    """Items from *marker* (inclusive) on, at most *max_results*, and the next marker."""
-    remaining = [item for item in items if marker is None or key(item) >= marker]
+    """Items from *marker* (a token from an earlier page) on, at most *max_results*, and the
+    next page's token."""
+    start = None if marker is None else decode_marker(marker)
+    remaining = [item for item in items if start is None or key(item) >= start]
     if len(remaining) > max_results:
-        return remaining[:max_results], key(remaining[max_results])
+        return remaining[:max_results], encode_marker(key(remaining[max_results]))
     return remaining, None
+
+
+def encode_marker(name: str) -> str:
+    """An opaque continuation token for a listing resuming at *name*, shaped as Azure's
+    (``2!{length}!{base64}``): clients must pass it back, not read it."""
+    payload = base64.b64encode(f"{len(name.encode()):06d}!{name}!".encode()).decode().replace("=", "-")
+    return f"2!{len(payload)}!{payload}"
+
+
+def decode_marker(marker: str) -> str:
+    """The name a token from :func:`encode_marker` resumes at; anything else is refused."""
+    try:
+        version, length, payload = marker.split("!", 2)
+        if version != "2" or int(length) != len(payload):
+            raise ValueError(marker)
+        raw = base64.b64decode(payload.replace("-", "="), validate=True)
+        size = int(raw[:6])
+        if raw[6:7] != b"!" or raw[7 + size:] != b"!":
+            raise ValueError(marker)
+        name = raw[7:7 + size].decode()
+    except (ValueError, UnicodeDecodeError):
+        raise FilesError("OutOfRangeInput", {"QueryParameterName": "marker", "QueryParameterValue": marker}) \
+            from None
+    return name

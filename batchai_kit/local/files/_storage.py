@@ -20,7 +20,7 @@ from typing import Callable
 import attrs
 
 from ._errors import FilesError
-from ._names import check_share_name, is_entry_name, is_share_name
+from ._names import azure_name, check_share_name, is_share_name, local_name
 from ._store import EntryRecord, Fingerprint, PropertiesStore, ShareRecord
 
 DEFAULT_SHARE_QUOTA_GIB = 5120
@@ -63,9 +63,10 @@ class Located:
 
 @attrs.frozen
 class Listed:
-    name: str
+    name: str           # the Azure name
     is_directory: bool
     size: int
+    modified: float     # st_mtime
 
 
 def etag_of(inode: int, size: int, mtime_ns: int) -> str:
@@ -179,8 +180,9 @@ class Storage:
         real_root = os.path.realpath(share_dir)
         if not segments:
             return Located(share, "", Path(real_root), True)
-        real_parent = os.path.realpath(share_dir.joinpath(*segments[:-1]))
-        path = os.path.join(real_parent, segments[-1])
+        on_disk = [local_name(segment) for segment in segments]
+        real_parent = os.path.realpath(share_dir.joinpath(*on_disk[:-1]))
+        path = os.path.join(real_parent, on_disk[-1])
         if not (_inside(real_parent, real_root) and _inside(os.path.realpath(path), real_root)):
             raise FilesError("ResourceNotFound")
         return Located(share, "/".join(segments), Path(path), os.path.isdir(real_parent))
@@ -246,23 +248,30 @@ class Storage:
             self.store.delete_entry(share, located.key)
 
     def list_directory(self, share: str, segments: tuple[str, ...]) -> list[Listed]:
-        """Entries of a directory, sorted by name; names Azure could not address are left out,
-        and so are symlinks leading outside the share and anything neither file nor directory."""
+        """Entries of a directory under their Azure names, sorted; names Azure could not show are
+        left out, and so are symlinks leading outside the share and anything neither file nor
+        directory. Symlinks inside the share are listed as what they point to."""
         self.directory_info(share, segments)
         located = self.locate(share, segments)
         real_root = os.path.realpath(self.share_directory(share))
+        real_directory = os.path.realpath(located.path)
         listed = []
         with os.scandir(located.path) as entries:
             for entry in entries:
-                if not is_entry_name(entry.name):
+                name = azure_name(entry.name)
+                if name is None:
                     continue
                 try:
-                    if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
-                        continue
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        # out of the share; or a directory holding itself, a tree without end
+                        if not _inside(target, real_root) or _inside(real_directory, target):
+                            continue
                     if entry.is_dir():
-                        listed.append(Listed(entry.name, True, 0))
+                        listed.append(Listed(name, True, 0, entry.stat().st_mtime))
                     elif entry.is_file():
-                        listed.append(Listed(entry.name, False, entry.stat().st_size))
+                        stat = entry.stat()
+                        listed.append(Listed(name, False, stat.st_size, stat.st_mtime))
                 except OSError:  # vanished while listing
                     continue
         return sorted(listed, key=lambda item: item.name)

@@ -16,6 +16,7 @@ from ._model import (
     JOB_FAILED,
     JOB_FAILED_MESSAGE,
     JOB_PREPARATION_FAILED,
+    JOB_PREPARATION_FAILED_MESSAGE,
     RUNTIME_UNAVAILABLE,
     SCRIPT_NOT_FOUND,
     JobResult,
@@ -248,7 +249,7 @@ def _process_count(props: dict, node_count: int) -> int:
 
 def _preparation_failed(exit_code: int) -> JobResult:
     return JobResult.failure(
-        JOB_PREPARATION_FAILED, f"Job preparation failed with exit code {exit_code}", exit_code=exit_code,
+        JOB_PREPARATION_FAILED, JOB_PREPARATION_FAILED_MESSAGE, exit_code=exit_code,
         exitCode=exit_code,
     )
 

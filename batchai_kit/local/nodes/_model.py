@@ -11,7 +11,7 @@ import attrs
 # others are the emulator's own, for things a real node would not hit in the same way.
 JOB_FAILED = "JobFailed"
 JOB_TERMINATED = "JobTerminated"
-JOB_PREPARATION_FAILED = "JobNodePreparationFailed"  # azure-mgmt-batchai tests expect this code
+JOB_PREPARATION_FAILED = "JobPreparationFailed"  # as the live 2018-05-01 service reported it
 SETUP_TASK_FAILED = "SetupTaskFailed"
 MOUNT_FAILED = "MountFailed"
 UNSUPPORTED_MOUNT = "UnsupportedMountVolume"
@@ -23,7 +23,8 @@ PROCESS_START_FAILED = "ProcessStartFailed"
 INTERNAL_ERROR = "InternalError"
 
 JOB_FAILED_MESSAGE = "Job failed with non-zero exit code"
-JOB_TERMINATED_MESSAGE = "The job was terminated"
+JOB_PREPARATION_FAILED_MESSAGE = "Job preparation task failed with non-zero exit code"
+JOB_TERMINATED_MESSAGE = "The specified job has been terminated by the user"
 
 
 @attrs.frozen

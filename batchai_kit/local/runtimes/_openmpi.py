@@ -69,7 +69,7 @@ def require_openmpi(
         f"CNTK needs Open MPI's {' and '.join(missing)}, which are not on this machine "
         f"(looked in {', '.join(map(str, search_dirs))}{' and `ldconfig -p`' if use_ldconfig else ''}). "
         f"Install Debian/Ubuntu's {PACKAGE}: `{INSTALL_COMMAND}` ({how}), "
-        "or run scripts/install-system-deps; then install the runtime again.",
+        "or, in a checkout, run scripts/install-system-deps; then install the runtime again.",
         libraries=missing,
         package=PACKAGE,
         install_command=INSTALL_COMMAND,
