@@ -78,7 +78,6 @@ def test_the_code_block_runs(index: int, tmp_path: Path) -> None:
         f"{', '.join(sorted(RUN))} (run), {', '.join(sorted(DATA))} (parsed), {', '.join(sorted(SHOWN))} (shown)")
     if block.cntk:
         from batchai_kit.local.runtimes import get_runtime
-
         from tests.conftest import missing_runtime
 
         status = get_runtime("cntk").check()
