@@ -121,16 +121,57 @@ class AdminUser:
 
 
 def _ready_file_credential(ready: Mapping[str, Any], value: Any) -> Any:
-    """The emulator's service principal signed in at its own authority, or its static token."""
+    """The ready file's token while it is valid; then, where the ready file names the emulator's
+    service principal, a sign-in with it (the token lasts a week, an emulator may run longer)."""
+    token = value("token")
     principal = ("authority", "tenant_id", "client_id", "client_secret")
     if not all(ready.get(name) for name in principal):
-        return StaticTokenCredential(value("token"))
-    from azure.identity import ClientSecretCredential
+        return StaticTokenCredential(token)
+    return _EmulatorCredential(token, {name: value(name) for name in (*principal, "ca_cert")})
 
-    # MSAL would ask login.microsoftonline.com whether the emulator is a genuine authority
-    return ClientSecretCredential(value("tenant_id"), value("client_id"), value("client_secret"),
-                                  authority=value("authority"), disable_instance_discovery=True,
-                                  connection_verify=value("ca_cert"))
+
+class _EmulatorCredential:
+    """An azure-core ``TokenCredential`` for an emulator attached through its ready file: the
+    file's token (a JWT) until five minutes before it expires, no request needed; then
+    azure-identity's ``ClientSecretCredential`` at the emulator's own authority."""
+
+    def __init__(self, token: str, principal: dict[str, str]):
+        self._token = token
+        self._expires_on = _jwt_expiry(token)
+        self._principal = principal
+        self._signed_in: Any = None
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        if self._expires_on is not None and self._expires_on - time.time() > 300:
+            return AccessToken(self._token, self._expires_on)
+        if self._signed_in is None:
+            from azure.identity import ClientSecretCredential
+
+            p = self._principal
+            # MSAL would ask login.microsoftonline.com whether the emulator is a genuine authority
+            self._signed_in = ClientSecretCredential(p["tenant_id"], p["client_id"], p["client_secret"],
+                                                     authority=p["authority"], disable_instance_discovery=True,
+                                                     connection_verify=p["ca_cert"])
+        return self._signed_in.get_token(*scopes, **kwargs)
+
+    def close(self) -> None:
+        if self._signed_in is not None:
+            self._signed_in.close()
+
+    def __repr__(self) -> str:
+        return "_EmulatorCredential(token=<redacted>)"
+
+
+def _jwt_expiry(token: str) -> int | None:
+    """The ``exp`` claim of a JWT, unverified (the emulator checks it); None for another token."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return int(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _credential_repr(credential: object) -> str:

@@ -287,7 +287,8 @@ class NodesUnusable(BatchAIKitError):
 class JobFailed(BatchAIKitError):
     """A job ended in the failed state.
 
-    ``job`` names it, ``exit_code`` is its exit code (``None`` if it never ran), ``errors`` what
+    ``job`` names it, ``exit_code`` is its exit code (``None`` if none is known: it never ran, was
+    terminated, or its processes were lost), ``errors`` what
     Azure reported (``error_codes`` their codes, e.g. ``JobFailed``, ``JobPreparationFailed``)
     and ``stderr_tail`` the last lines of its stderr.txt when they could be read, with the values
     in ``secrets`` (and every registered secret) masked.
@@ -310,7 +311,9 @@ class JobFailed(BatchAIKitError):
         # environment values, the storage key...) are masked along with the usual patterns.
         known = list(secrets)
         self.stderr_tail = scrub_secrets(stderr_tail or "", known)
-        how = "before running" if exit_code is None else f"with exit code {exit_code}"
+        # no exit code does not mean it never ran (terminated, lost by a crashed emulator): the
+        # errors the service reported say what happened
+        how = "without an exit code" if exit_code is None else f"with exit code {exit_code}"
         text = f"Job {job} failed {how}"
         if self.errors:
             text += " (" + "; ".join(scrub_secrets(str(e), known) for e in self.errors) + ")"

@@ -11,6 +11,7 @@ cluster deleted (and the rest too unless ``keep``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import importlib.util
 import logging
@@ -217,6 +218,18 @@ def plot_curve(epochs: list[Epoch], test_error: float | None, path: Path) -> Pat
     return path
 
 
+def _load_plotting() -> None:
+    """Import matplotlib ahead of plot_curve (most of the curve's time is this import)."""
+    if can_plot():
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except Exception as error:  # noqa: BLE001 - plot_curve meets it again and reports it
+            log.debug("matplotlib does not import: %s", error)
+
+
 def check_runtime(azure: Any) -> None:
     """On the embedded emulator the job needs the CNTK runtime: say how to get it, up front."""
     if not azure.is_emulator:  # real Azure runs the real container image
@@ -252,47 +265,53 @@ def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EP
     started = time.monotonic()
     workdir = Path(workdir).resolve()
     logs, model_dir = workdir / "logs", workdir / "model"
-    check_runtime(azure)
     for stale in (logs, model_dir):  # a previous run's files must not pass for this run's
         if stale.exists():
             shutil.rmtree(stale)
     recipe = recipe_dir()
-    events.phase("Preparing the MNIST sample (CNTK text format)")
-    sample = stage_sample(recipe, workdir / "sample", train_count, test_count)
     name = job_name or datetime.datetime.now(datetime.timezone.utc).strftime("mnist-%Y%m%d-%H%M%S")
     cleanup = "keep" if keep else "delete"
-    with Workspace(azure, RESOURCE_GROUP, WORKSPACE, location=location, cleanup=cleanup) as workspace:
-        events.phase(f"Uploading the sample to file share {SHARE}/{SAMPLE_DIR}")
-        share = workspace.file_share(SHARE, mount_as=MOUNT, cleanup=cleanup)
-        with share:
-            share.upload(sample, SAMPLE_DIR, progress=events.upload)
-            events.phase(f"Creating cluster {CLUSTER} ({nodes} x STANDARD_NC6) and waiting for "
-                         f"{'its node' if nodes == 1 else 'its nodes'}")
-            with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=nodes, mounts=[share],
-                                       on_change=events.cluster) as cluster:
-                spec = CntkJob(
-                    name=name, image=IMAGE, node_count=nodes, process_count=processes, stdouterr=share.root,
-                    inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
-                    script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
-                    args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs} "
-                         f"--threads {max(1, threads // rank_count)}")
-                events.phase(f"Submitting CNTK job {name}")
-                job = cluster.submit(spec, experiment=EXPERIMENT)
-                failure: JobFailed | None = None
-                try:
-                    job.wait(stream="stdout.txt", on_line=events.line, on_change=events.job_state)
-                except JobFailed as exc:
-                    failure = exc
-                listing = job.files()
-                events.files(listing)
-                job.download("stdouterr", logs)
-                if failure is not None:
-                    raise failure
-                job.download("MODEL", model_dir)
-    text = (logs / "stdout.txt").read_text() if (logs / "stdout.txt").exists() else ""
-    epoch_lines, test_error, test_samples = parse_log(text)
+    # Two things run beside the main flow: staging the sample while the runtime is checked (a
+    # subprocess importing cntk), and drawing the curve while the resources are deleted.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="quickstart") as helper:
+        events.phase("Preparing the MNIST sample (CNTK text format)")
+        staging = helper.submit(stage_sample, recipe, workdir / "sample", train_count, test_count)
+        check_runtime(azure)
+        sample = staging.result()
+        with Workspace(azure, RESOURCE_GROUP, WORKSPACE, location=location, cleanup=cleanup) as workspace:
+            events.phase(f"Uploading the sample to file share {SHARE}/{SAMPLE_DIR}")
+            share = workspace.file_share(SHARE, mount_as=MOUNT, cleanup=cleanup)
+            with share:
+                share.upload(sample, SAMPLE_DIR, progress=events.upload)
+                events.phase(f"Creating cluster {CLUSTER} ({nodes} x STANDARD_NC6) and waiting for "
+                             f"{'its node' if nodes == 1 else 'its nodes'}")
+                with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=nodes, mounts=[share],
+                                           on_change=events.cluster) as cluster:
+                    spec = CntkJob(
+                        name=name, image=IMAGE, node_count=nodes, process_count=processes, stdouterr=share.root,
+                        inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
+                        script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
+                        args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs} "
+                             f"--threads {max(1, threads // rank_count)}")
+                    events.phase(f"Submitting CNTK job {name}")
+                    job = cluster.submit(spec, experiment=EXPERIMENT)
+                    helper.submit(_load_plotting)  # while the job trains, not after
+                    failure: JobFailed | None = None
+                    try:
+                        job.wait(stream="stdout.txt", on_line=events.line, on_change=events.job_state)
+                    except JobFailed as exc:
+                        failure = exc
+                    listing = job.files()
+                    events.files(listing)
+                    job.download("stdouterr", logs)
+                    if failure is not None:
+                        raise failure
+                    job.download("MODEL", model_dir)
+                    text = (logs / "stdout.txt").read_text() if (logs / "stdout.txt").exists() else ""
+                    epoch_lines, test_error, test_samples = parse_log(text)
+                    drawing = helper.submit(plot_curve, epoch_lines, test_error, workdir / "training_curve.png")
+        curve = drawing.result()
     models = sorted(model_dir.glob("*.dnn"))
-    curve = plot_curve(epoch_lines, test_error, workdir / "training_curve.png")
     return QuickstartResult(test_error=test_error, test_samples=test_samples, epochs=tuple(epoch_lines),
                             ranks=tuple(parse_ranks(text)), model=models[0] if models else None, curve=curve,
                             logs=logs, job=name,

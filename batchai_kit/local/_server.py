@@ -134,11 +134,11 @@ class _HardenedServer(ThreadedWSGIServer):
         except Exception:  # noqa: BLE001 - a bug in one request must not end the server; logged
             self.handle_error(connection, client_address)
         finally:
+            self.shutdown_request(connection)
+            self._slots.release()  # before it leaves the count: a count below the bound has a free slot
             with self._open_lock:
                 self._open.pop(connection, None)
                 self._open.pop(request, None)
-            self.shutdown_request(connection)
-            self._slots.release()
 
     def close_connections(self, timeout: float) -> None:
         """Shut every open connection down (waking threads blocked on it) and wait for them."""
@@ -164,6 +164,12 @@ class RunningServer:
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"https://{host}:{self.port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (handshaking, in a request, or idle between requests)."""
+        with self.server._open_lock:
+            return len(self.server._open)
 
     def stop(self) -> None:
         self.server.shutdown()

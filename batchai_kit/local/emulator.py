@@ -34,6 +34,7 @@ from .arm.control import ControlPlane
 from .arm.store import Store
 from .arm.timing import Timings
 from .files import FilesService, generate_account_key
+from .nodes import ProcessTracker
 from .runner import LocalNodeRunner
 
 log = logging.getLogger("batchai_kit.local")
@@ -169,7 +170,7 @@ class Emulator:
                                       host=self.host)
         if self.run_nodes:
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
-                                                  self.control.clock)
+                                                  self.control.clock, ProcessTracker(self.control.record_process))
         self.control.recover()
         self._ticker = background_thread(self._tick_loop, "batchai-kit-ticker")
         self._ticker.start()

@@ -34,8 +34,9 @@ class LocalNodeRunner:
     """Runs the emulator's nodes as local process trees (the control plane's NodeRunner)."""
 
     def __init__(self, data_dir: Path, files: FilesService, files_endpoint: str,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], tracker: nodes.ProcessTracker | None = None):
         self.data_dir = Path(data_dir)
+        self.tracker = tracker
         self.files = files
         self.files_endpoint = files_endpoint.rstrip("/")
         self.clock = clock
@@ -134,7 +135,8 @@ class LocalNodeRunner:
                                         ("nodeSetup", "setupTask"))
         return nodes.prepare_node(self.node_layout(cluster, node), properties,
                                   cluster_path_segment=self.cluster_path_segment(cluster),
-                                  resolve_share=self.resolve_share, environ=self.base_environ())
+                                  resolve_share=self.resolve_share, environ=self.base_environ(),
+                                  tracker=self.tracker, owner=f"setup:{cluster['key']}:{node['id']}")
 
     def start_job(self, job: dict, cluster: dict, assigned: list[dict]):
         properties = self._with_secrets(job["properties"], job["internal"].get("secrets", {}))
@@ -143,7 +145,20 @@ class LocalNodeRunner:
                                job_path_segment=job["properties"]["jobOutputDirectoryPathSegment"],
                                nodes=layouts, job_dir=self.data_dir / "jobs" / job["internal"]["guid"],
                                resolve_share=self.resolve_share, resolve_runtime=self.resolve_runtime,
-                               environ=self.base_environ())
+                               environ=self.base_environ(), tracker=self.tracker, owner=job["key"])
+
+    @staticmethod
+    def reap(records: list[dict]) -> list[tuple[nodes.TrackedProcess, bool]]:
+        """After a crash: end the recorded process groups that still run (only where they are
+        still ours: a recycled pid is left alone); each record with whether it was running."""
+        found = []
+        for record in records:
+            tracked = nodes.TrackedProcess.from_doc(record)
+            running = nodes.still_running(tracked)
+            if running:
+                nodes.end_group(tracked, nodes.TERMINATE_GRACE_SECONDS)
+            found.append((tracked, running))
+        return found
 
     def list_output_files(self, job: dict, output_id: str, directory: str, expiry_minutes: int) -> list[dict]:
         location = self._output_location(job, output_id)

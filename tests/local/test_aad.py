@@ -214,16 +214,28 @@ def test_the_ready_file_names_the_service_principal_and_no_secret_is_logged(emu,
     assert emu.info.client_secret not in caplog.text and emu.info.client_secret not in repr(emu.info)
 
 
-def test_the_library_attached_through_a_ready_file_signs_in_as_the_service_principal(emu, tmp_path):
+def test_the_library_attached_through_a_ready_file_uses_its_token_without_a_request(emu, tmp_path):
     import batchai_kit as bk
 
     emu.write_ready_file(tmp_path / "ready.json")
     azure = bk.Azure.from_ready_file(tmp_path / "ready.json")
+    assert azure.credential.get_token(*azure.scopes).token == emu.info.token
+    assert emu.info.client_secret not in repr(azure) and emu.info.token not in repr(azure.credential)
+
+
+def test_once_the_ready_file_token_expires_the_library_signs_in_as_the_service_principal(emu, tmp_path):
+    import batchai_kit as bk
+
+    ready = emu.info.ready_file_content()
+    ready["token"] = emu.authority.issue(emu.info.authority, "https://management.core.windows.net/",
+                                         issued_at=time.time() - 7200).token
+    (tmp_path / "stale.json").write_text(json.dumps(ready))
+    (tmp_path / "stale.json").chmod(0o600)
+    azure = bk.Azure.from_ready_file(tmp_path / "stale.json")
     token = azure.credential.get_token(*azure.scopes).token
-    assert token != emu.info.token
+    assert token != ready["token"]
     assert jwt.decode(token, options={"verify_signature": False})["appid"] == emu.info.client_id
     assert [g.name for g in azure.resources().resource_groups.list()] == []
-    assert emu.info.client_secret not in repr(azure)
 
 
 def test_a_ready_file_without_a_service_principal_uses_its_token(emu, tmp_path):

@@ -627,7 +627,7 @@ def test_recover_fails_a_running_job_whose_processes_were_lost(tmp_path):
     second.recover()
     job = second.get_job(RG, WS, EXP, "j1")["properties"]
     assert job["executionState"] == "failed"
-    assert [e["code"] for e in job["executionInfo"]["errors"]] == ["JobInterrupted"]
+    assert [e["code"] for e in job["executionInfo"]["errors"]] == ["JobProcessesLost"]
     counts = second.get_cluster(RG, WS, "c1")["properties"]["nodeStateCounts"]
     assert counts["idleNodeCount"] == 1 and counts["runningNodeCount"] == 0
 

@@ -329,9 +329,20 @@ def test_job_failed_carries_exit_code_error_codes_and_stderr_tail():
     assert "exit code 1" in str(error) and "ZeroDivisionError" in str(error)
 
 
-def test_job_failed_before_running_says_so():
+def test_job_failed_without_an_exit_code_says_what_the_service_said_not_a_guess():
+    # No exit code does not mean it never ran: a terminated job, or one an emulator crash lost,
+    # ran for a while; the service's own errors say which.
     error = JobFailed("myjob", errors=[ErrorDetail("JobPreparationFailed", "mount failed")])
-    assert "failed before running" in str(error) and error.exit_code is None
+    assert error.exit_code is None
+    assert "before running" not in str(error)
+    assert str(error).startswith("Job myjob failed without an exit code (JobPreparationFailed: mount failed)")
+
+
+def test_job_failed_that_an_emulator_crash_lost_says_what_is_known():
+    lost = ("The emulator stopped without a clean shutdown (it was killed or crashed) while this job was "
+            "running. On restart the job's process (pid 42) had ended, but its exit code was not recorded")
+    error = JobFailed("myjob", errors=[ErrorDetail("JobProcessesLost", lost)])
+    assert "before running" not in str(error) and lost in str(error)
 
 
 def test_nodes_unusable_names_cluster_and_count():

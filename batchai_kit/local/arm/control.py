@@ -20,6 +20,7 @@ client does not see them, nor an older client a workspace's (``docs/legacy.md``)
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import threading
 import time
@@ -39,6 +40,10 @@ TOOLKITS = {
     "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
     "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
 }
+# how long a clean stop waits for a run after SIGTERM: the runner's SIGKILL comes after 5 s
+STOP_GRACE_SECONDS = 15.0
+log = logging.getLogger("batchai_kit.local.control")
+
 DEFAULT_IMAGE = {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS", "version": "latest"}
 EMPTY_COUNTS = {"idleNodeCount": 0, "runningNodeCount": 0, "preparingNodeCount": 0,
                 "unusableNodeCount": 0, "leavingNodeCount": 0}
@@ -601,10 +606,30 @@ class ControlPlane:
         with self.lock:
             machines.recover(self)
 
-    def close(self) -> None:
+    def record_process(self, tracked) -> None:
+        """Persist one process group a run started (a ``nodes.TrackedProcess``), so a restart
+        after a crash finds it."""
+        doc = tracked.to_doc()
+        self.store.put({**doc, "key": Store.key(f"process:{tracked.owner}:{tracked.pid}"), "kind": "process",
+                        "parent": Store.key(tracked.owner)})
+
+    def forget_processes(self, owner: str) -> None:
+        for doc in self.store.children(owner, "process"):
+            self.store.delete(doc["key"])
+
+    def close(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop every run and wait for its processes to be gone (SIGKILL after the runner's grace
+        period), recording how each job ended: a clean stop leaves no process behind."""
         with self.lock:
-            for handle in list(self.handles.values()):
+            handles = list(self.handles.values())
+            for handle in handles:
                 handle.terminate("EmulatorStopped", "The emulator stopped while this was running.")
+        for handle in handles:
+            wait = getattr(handle, "wait", None)
+            if wait is not None and wait(grace) is None:
+                log.warning("%s still running %.0f s after the emulator asked it to stop", handle, grace)
+        with self.lock:
+            machines.settle_jobs(self)  # record how they ended; start nothing new
             self.handles.clear()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 
+from ..nodes._model import JOB_FAILED, JOB_FAILED_MESSAGE, JOB_PREPARATION_FAILED, JOB_PREPARATION_FAILED_MESSAGE
 from .timing import iso
 
 log = logging.getLogger("batchai_kit.local.control")
@@ -87,6 +88,7 @@ def finish_job(cp, job: dict, *, exit_code: int | None, errors: list[dict], succ
         info["errors"] = errors
     _set_execution(cp, job, "succeeded" if succeeded else "failed")
     cp.handles.pop(job["key"], None)
+    cp.forget_processes(job["key"])
     _release_nodes(cp, job)
     cp._touch(job)
 
@@ -168,6 +170,12 @@ def schedule(cp, cluster: dict) -> None:
         if needed > len(free):
             break
         _start_job(cp, job, cluster, free[:needed])
+
+
+def settle_jobs(cp) -> None:
+    """Record the result of every job whose processes have ended (and nothing else)."""
+    for job in cp.store.of_kind("job"):
+        _advance_job(cp, job)
 
 
 def _advance_job(cp, job: dict) -> None:
@@ -270,6 +278,7 @@ def _advance_nodes(cp, cluster: dict) -> None:
                                    "The emulator restarted while the setup task was running")
                 elif result is not None:
                     cp.handles.pop(key, None)
+                    cp.forget_processes(key)
                     if result.succeeded:
                         _set_node(cp, node, "idle")
                     else:
@@ -454,13 +463,54 @@ def advance_all(cp) -> None:
     _advance_operations(cp)
 
 
+PROCESSES_LOST = "JobProcessesLost"
+_CRASHED = "The emulator stopped without a clean shutdown (it was killed or crashed) while this job was running"
+
+
 def recover(cp) -> None:
-    """Jobs that were running when the emulator stopped lost their processes: fail them."""
+    """After a crash: end the process groups it left (found by id and start time, never a
+    recycled pid) and settle each job that was running with what is known of its processes."""
+    records = cp.store.of_kind("process")
+    reap = getattr(cp.runner, "reap", None)
+    found = reap(records) if reap is not None and records else []
+    for record in records:
+        cp.store.delete(record["key"])
+    by_owner: dict[str, list] = {}
+    for tracked, running in found:
+        by_owner.setdefault(tracked.owner, []).append((tracked, running))
     for job in cp.store.of_kind("job"):
         if job["properties"]["executionState"] in ("running", "terminating") and job["key"] not in cp.handles:
             termination = job["internal"].get("termination")
-            errors = [termination] if termination else [{
-                "code": "JobInterrupted",
-                "message": "The emulator stopped while the job was running; its processes were lost."}]
-            finish_job(cp, job, exit_code=None, errors=errors, succeeded=False)
+            if termination:
+                finish_job(cp, job, exit_code=None, errors=[termination], succeeded=False)
+            else:
+                exit_code, errors = _after_a_crash(by_owner.get(job["key"], []))
+                finish_job(cp, job, exit_code=exit_code, errors=errors, succeeded=not errors)
     advance_all(cp)
+
+
+def _after_a_crash(found: list) -> tuple[int | None, list[dict]]:
+    """(exit code, errors) of a job whose emulator crashed, from its recorded process groups."""
+    if not found:
+        return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}; it has no record of the job's "
+                       "processes, which are gone."}]
+    last_stage = found[-1][0].stage
+    still = [tracked.pid for tracked, running in found if running]
+    if still:
+        return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}. On restart the job's processes "
+                       f"(process group {', '.join(map(str, still))}) were still running and were ended: the "
+                       "job may have done part of its work; its outputs are on the share."}]
+    last = [tracked for tracked, _ in found if tracked.stage == last_stage and tracked.primary]
+    codes = [tracked.exit_code for tracked in last]
+    if last and all(code is not None for code in codes):  # it ended, and the emulator saw how
+        failed = next((code for code in codes if code != 0), None)
+        if failed is None and last_stage == "Job":
+            return 0, []
+        if failed is not None:
+            code, message = (JOB_FAILED, JOB_FAILED_MESSAGE) if last_stage == "Job" else \
+                (JOB_PREPARATION_FAILED, JOB_PREPARATION_FAILED_MESSAGE)
+            return failed, [{"code": code, "message": message}]
+    pids = ", ".join(str(tracked.pid) for tracked in last) or "?"
+    return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}. On restart the job's process (pid {pids}) had "
+                   "ended, but its exit code was not recorded: the job may have finished its work; its outputs "
+                   "are on the share."}]

@@ -14,15 +14,20 @@ from ._model import JobResult, NodeLayout, RuntimeResolver, ShareResolver
 from ._process import TERMINATE_GRACE_SECONDS, ProcessHandle
 from ._setup import prepare_node
 from ._toolkits import tool_type
+from ._tracking import ProcessTracker, TrackedProcess, end_group, still_running
 
 __all__ = [
     "JobResult",
     "NodeLayout",
     "ProcessHandle",
+    "ProcessTracker",
     "RuntimeResolver",
     "ShareResolver",
     "TERMINATE_GRACE_SECONDS",
+    "TrackedProcess",
+    "end_group",
     "prepare_node",
     "start_job",
+    "still_running",
     "tool_type",
 ]

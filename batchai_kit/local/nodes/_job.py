@@ -28,6 +28,7 @@ from ._model import (
 from ._mounts import mount_volumes
 from ._process import ExecutionLog, Launch, ProcessHandle, Stage
 from ._toolkits import LOCALHOST, TOOLKIT_KEYS, TaskPlan, plan_job, ranks_per_node, tool_type
+from ._tracking import ProcessTracker
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ def start_job(
     resolve_share: ShareResolver,
     resolve_runtime: RuntimeResolver,
     environ: Mapping[str, str],
+    tracker: ProcessTracker | None = None,
+    owner: str = "",
 ) -> ProcessHandle:
     """Start a job (the wire ``properties`` of a 2018-05-01 job) on ``nodes``.
 
@@ -52,7 +55,7 @@ def start_job(
     """
     job = _Job(job_properties, job_name, job_path_segment, tuple(nodes), Path(job_dir), environ)
     try:
-        handle = job.prepare(resolve_share, resolve_runtime)
+        handle = job.prepare(resolve_share, resolve_runtime, tracker, owner)
         logger.info("Starting job %s on %d node(s)", job_name, len(job.nodes))
         return handle.start()
     except StartError as exc:
@@ -80,7 +83,8 @@ class _Job:
         self.python = Path()
         self.stdouterr = Path()
 
-    def prepare(self, resolve_share: ShareResolver, resolve_runtime: RuntimeResolver) -> ProcessHandle:
+    def prepare(self, resolve_share: ShareResolver, resolve_runtime: RuntimeResolver,
+                tracker: ProcessTracker | None = None, owner: str = "") -> ProcessHandle:
         props = self.properties
         node_count = int(props.get("nodeCount") or len(self.nodes) or 1)
         if len(self.nodes) < node_count:
@@ -114,7 +118,7 @@ class _Job:
         if preparation:
             stages.append(Stage("Job preparation", lambda: self._preparation(preparation), _preparation_failed))
         stages.append(Stage("Job", self._main_processes, _job_failed))
-        return ProcessHandle(self.name, stages, self.log, self.redact)
+        return ProcessHandle(self.name, stages, self.log, self.redact, tracker, owner)
 
     def _node_variables(self, node: NodeLayout, index: int, job_mount_root: Path) -> dict[str, str]:
         node.mount_root.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from ._model import (
     StartError,
     words,
 )
+from ._tracking import ProcessTracker, TrackedProcess, boot_id, identity
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,11 @@ class ProcessHandle:
     """A running (or finished) run. ``poll`` never blocks; ``terminate`` is idempotent and
     safe from any thread."""
 
-    def __init__(self, name: str, stages: Sequence[Stage], log: ExecutionLog | None, redact: Redactor):
+    def __init__(self, name: str, stages: Sequence[Stage], log: ExecutionLog | None, redact: Redactor,
+                 tracker: ProcessTracker | None = None, owner: str = ""):
         self.name = name
+        self._tracker = tracker
+        self._owner = owner
         self._stages = tuple(stages)
         self._log = log
         self._redact = redact
@@ -104,6 +108,7 @@ class ProcessHandle:
         self._termination: JobResult | None = None
         self._terminate_requested = threading.Event()
         self._started = threading.Event()
+        self._start_ticks: dict[int, int] = {}
         self._thread = background_thread(self._supervise, f"batchai-node-{name}")
 
     @classmethod
@@ -178,6 +183,7 @@ class ProcessHandle:
                 return processes
             codes = self._wait(processes)
             _stop([process for _, process in processes])
+            self._track(stage, processes)
             with self._lock:
                 self._running.clear()
             if self._terminate_requested.is_set():
@@ -211,6 +217,7 @@ class ProcessHandle:
                     )
                 processes.append((launch, process))
                 self._running.append(process)
+                self._track(stage, [(launch, process)], started=True)
             if processes:
                 self._pid = processes[0][1].pid
         self._started.set()
@@ -225,6 +232,23 @@ class ProcessHandle:
                 return codes
             if self._terminate_requested.wait(_TICK):
                 return codes
+
+    def _track(self, stage: Stage, processes: list[_Running], started: bool = False) -> None:
+        """Record the stage's process groups (and, once they ended, their exit codes) where a
+        restart after a crash finds them."""
+        if self._tracker is None:
+            return
+        for launch, process in processes:
+            code = None if started or process.returncode is None else _shell_code(process.returncode)
+            if started:
+                found = identity(process.pid)
+                self._start_ticks[process.pid] = found.start_ticks if found is not None else -1
+            try:
+                self._tracker.record(TrackedProcess(
+                    self._owner, process.pid, self._start_ticks.get(process.pid, -1), boot_id(), launch.label,
+                    stage.name, launch.primary, code))
+            except Exception:  # noqa: BLE001 - tracking must never stop a run; say so and go on
+                logger.exception("Cannot record process %s of %s", process.pid, self.name)
 
     def _finish(self, result: JobResult) -> None:
         with self._lock:

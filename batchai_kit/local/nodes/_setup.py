@@ -9,6 +9,7 @@ from ._environment import Redactor, absolute_path, secret_variables, user_variab
 from ._model import INTERNAL_ERROR, SETUP_TASK_FAILED, JobResult, NodeLayout, ShareResolver, StartError
 from ._mounts import mount_volumes
 from ._process import Launch, ProcessHandle, Stage
+from ._tracking import ProcessTracker
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,8 @@ def prepare_node(
     cluster_path_segment: str,
     resolve_share: ShareResolver,
     environ: Mapping[str, str],
+    tracker: ProcessTracker | None = None,
+    owner: str = "",
 ) -> ProcessHandle | None:
     """Mount the cluster's volumes under the node's mount root and start its setup task.
 
@@ -40,7 +43,7 @@ def prepare_node(
         launch, redact = _setup_launch(layout, task, cluster_path_segment, environ)
         logger.info("Starting the setup task on node %s", layout.node_id)
         stage = Stage("Setup task", lambda: [launch], _setup_failed(layout.node_id))
-        return ProcessHandle(name, [stage], None, redact).start()
+        return ProcessHandle(name, [stage], None, redact, tracker, owner).start()
     except StartError as exc:
         logger.info("Node %s cannot be prepared: %s", layout.node_id, exc.message)
         return ProcessHandle.finished(name, exc.result())

@@ -1,0 +1,114 @@
+"""Process groups the emulator started, as facts that outlive it.
+
+Every process a node starts leads its own process group (its own session). The emulator records
+each group's id with the leader's start time (``/proc/<pid>/stat``, in clock ticks since boot)
+and the boot id, so that after a crash the next start can tell the job's processes from a program
+that merely got a recycled pid, end the ones still running, and say what it found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_TICK = 0.02
+
+
+@attrs.frozen
+class TrackedProcess:
+    """One process group a run started; ``exit_code`` once the emulator saw it end."""
+
+    owner: str        # the store key of the job (or setup task) it belongs to
+    pid: int          # the leader's pid = the group's id
+    start_ticks: int
+    boot_id: str
+    label: str
+    stage: str
+    primary: bool
+    exit_code: int | None = None
+
+    def to_doc(self) -> dict:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> TrackedProcess:
+        fields = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in fields})
+
+
+@attrs.frozen
+class ProcessTracker:
+    """Where a run records the processes it starts and what became of them (the emulator backs
+    ``record`` with its persisted state)."""
+
+    record: Callable[[TrackedProcess], None]
+
+
+def identity(pid: int) -> TrackedProcess | None:
+    """The start time and boot id of a running (not zombie) *pid*, as a partial record."""
+    stat = _stat(pid)
+    if stat is None or stat[0] == "Z":
+        return None
+    return TrackedProcess("", pid, stat[3], boot_id(), "", "", True)
+
+
+def boot_id() -> str:
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, process group, session, start time in ticks) of *pid*, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # after "pid (comm)", which may hold spaces
+    return fields[0], int(fields[2]), int(fields[3]), int(fields[19])
+
+
+def still_running(tracked: TrackedProcess) -> bool:
+    """Whether the process group *tracked* names still has a live member that is ours.
+
+    Its leader must have the recorded start time (a pid reused by another program has a later
+    one); with the leader gone, the group's id cannot have been reused while members remain, so
+    any live member of that group and session, started no earlier than the leader, is ours.
+    """
+    if tracked.boot_id and tracked.boot_id != boot_id():
+        return False  # the machine rebooted: nothing of that run survives
+    leader = _stat(tracked.pid)
+    if leader is not None:
+        return leader[0] != "Z" and leader[3] == tracked.start_ticks
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            member = _stat(int(entry.name))
+            if member is not None and member[0] != "Z" and member[1] == tracked.pid \
+                    and member[2] == tracked.pid and member[3] >= tracked.start_ticks:
+                return True
+    return False
+
+
+def end_group(tracked: TrackedProcess, grace: float) -> None:
+    """SIGTERM the group, SIGKILL what is left after *grace* seconds; only while it is ours."""
+    if not still_running(tracked):
+        return
+    _killpg(tracked.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while still_running(tracked) and time.monotonic() < deadline:
+        time.sleep(_TICK)
+    if still_running(tracked):
+        _killpg(tracked.pid, signal.SIGKILL)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
