@@ -232,3 +232,37 @@ def test_an_attrs_validator_checks_a_value_and_lets_none_through():
     assert validate(None, None, "job") is None
     with pytest.raises(ValidationError):
         validate(None, None, "my job")
+
+
+# --- a few more rules: a pattern check given no string, locations, SSH public keys -----------------------
+
+def test_a_pattern_check_given_no_string_names_its_field():
+    assert refusal(names.check_share_name, 7) == ("share name", 7, "must be a string, not int")
+
+
+def test_a_location_refusal_says_how_to_list_the_regions():
+    assert names.check_location("East US") == "eastus"
+    rule = ("is not an Azure region: use a name such as eastus, westeurope or southeastasia "
+            "(`az account list-locations --query [].name -o tsv` lists them)")
+    assert refusal(names.check_location, "mars") == ("location", "mars", rule)
+    assert refusal(names.check_location, "mars", field="BATCHAI_KIT_LOCATION")[0] == "BATCHAI_KIT_LOCATION"
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM demo@host"
+SSH_RULE = ("must be an OpenSSH public key line such as 'ssh-rsa AAAAB3Nza... user@host' "
+            "(the content of ~/.ssh/id_rsa.pub), not a private key or a fingerprint")
+
+
+def test_an_ssh_key_whose_blob_holds_a_character_outside_base64_is_refused():
+    kind, blob, comment = ED25519.split()
+    broken = f"{kind} {blob[:20]}!{blob[20:]} {comment}"
+    assert refusal(names.check_ssh_public_key, broken) == ("ssh_public_key", broken[:40] + "...", SSH_RULE)
+
+
+@pytest.mark.parametrize("key", [
+    "ssh-ed25519 AAAAC2NzaC1lZDI1NTE5AAAAIF7U3XpYV8CuLxI0A/kgrT+RhmA1qyKo5XReqE2t65kM",  # the blob names another type
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",  # the type and no key material
+])
+def test_an_ssh_key_refusal_shows_the_start_of_the_line_and_the_rule(key):
+    assert refusal(names.check_ssh_public_key, key) == ("ssh_public_key", key[:40] + ("..." if len(key) > 40 else ""),
+                                                        SSH_RULE)

@@ -259,13 +259,21 @@ def test_a_files_retry_is_logged_with_its_reason_count_and_delay(caplog, status,
 
 def test_sleep_unless_playback_sleeps_a_positive_time_outside_playback(monkeypatch):
     slept = []
-    monkeypatch.setattr(_waiter.time, "sleep", slept.append)
+    monkeypatch.setattr(_waiter, "sliced_sleep", slept.append)
     sleep_unless_playback(0.25)
     sleep_unless_playback(0)
     sleep_unless_playback(-1)
     with playback_mode():
         sleep_unless_playback(5)
     assert slept == [0.25]
+
+
+def test_a_sleep_is_cut_into_slices_that_add_up_to_it():
+    slept = []
+    _waiter.sliced_sleep(0.6, slice_s=0.25, sleep=slept.append)
+    assert slept == pytest.approx([0.25, 0.25, 0.1])
+    _waiter.sliced_sleep(0, sleep=slept.append)
+    assert len(slept) == 3
 
 
 def test_a_missing_value_shows_as_nothing():
