@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+from ..errors import ValidationError
 from . import nodes
 from .arm.errors import ArmError
 from .arm.timing import iso
@@ -186,9 +187,13 @@ class LocalNodeRunner:
                 entries.append({"name": entry.name, "fileType": "directory"})
                 continue
             path = posixpath.join(relative, entry.name) if relative else entry.name
+            try:
+                url = self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl")
+            except ValidationError:  # a path longer than Azure Files allows: no link can reach it
+                continue
             entries.append({
                 "name": entry.name, "fileType": "file",
-                "downloadUrl": self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl"),
+                "downloadUrl": url,
                 "properties": {"lastModified": iso(entry.modified).split(".")[0] + "Z",
                                "contentLength": entry.size},
             })
