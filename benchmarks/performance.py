@@ -236,7 +236,8 @@ def _run_children(arguments: list[str]) -> tuple[float, float, str]:
     """(wall seconds, CPU seconds of the command and its children, last output line)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    completed = subprocess.run(arguments, cwd=REPO, capture_output=True, text=True)
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as ./dev.sh test
+    completed = subprocess.run(arguments, cwd=REPO, capture_output=True, text=True, env=environment)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
