@@ -80,11 +80,15 @@ def run(job_file: Path, cluster_file: Path, resource_group: str, workspace: str,
         job_spec = _job_overrides(job_spec, node_count=node_count, image=image, arguments=arguments, env=env)
         cluster_spec = _cluster_overrides(cluster_spec, vm_size=vm_size, target_nodes=target_nodes)
         targets = [_upload_target(text, [*cluster_spec.mounts, *job_spec.mounts]) for text in uploads]
-        _check_before_sending(job_spec, cluster_spec, azure)
+        cluster_name = cluster_name or body_cluster or DEFAULT_CLUSTER
+        _check_before_sending(job_spec, cluster_spec, azure, names=(resource_group, workspace, experiment,
+                                                                    cluster_name))
+        if embedded:
+            say("On the embedded emulator: what this command makes ends with it")
         if azure.is_emulator:
             _check_runtime(job_spec.image)
         code = _run(azure, job_spec, cluster_spec, targets, resource_group=resource_group, workspace_name=workspace,
-                    experiment_name=experiment, cluster_name=cluster_name or body_cluster or DEFAULT_CLUSTER,
+                    experiment_name=experiment, cluster_name=cluster_name,
                     location=location or azure.location or "eastus", keep=keep, timeout=timeout,
                     download=None if no_download else (download_dir or Path(job_spec.name)), journal=not embedded)
     if code:
@@ -181,9 +185,17 @@ def _upload_target(text: str, mounts: list[Any]) -> tuple[Path, Any, str]:
     return source, share, path
 
 
-def _check_before_sending(job_spec: Any, cluster_spec: Any, azure: Any) -> None:
+def _check_before_sending(job_spec: Any, cluster_spec: Any, azure: Any, *, names: tuple[str, str, str, str]
+                          ) -> None:
     """What submitting would refuse, refused before anything is created."""
+    from . import _names
     from .errors import ValidationError
+
+    group, workspace, experiment, cluster = names
+    _names.check_resource_group_name(group)
+    _names.check_workspace_name(workspace)
+    _names.check_experiment_name(experiment)
+    _names.check_cluster_name(cluster)
 
     cluster_spec.admin(azure.admin)  # an admin account for the nodes
     default_prefix = cluster_spec.mounts[0].root.mount_path if cluster_spec.mounts else None
@@ -270,15 +282,18 @@ def _download(job: Any, model: Any, destination: Path) -> int:
 
 
 def _finish(outcome: dict[str, Any], name: str, keep: bool) -> int:
-    model = outcome["model"]
+    return job_exit_status(outcome["model"], outcome.get("failure"), say)
+
+
+def job_exit_status(model: Any, failure: Any, tell: Any) -> int:
+    """The exit status for a finished job: 0, its own exit code, or 1; said on stderr."""
     info = model.execution_info
     exit_code = info.exit_code if info else None
     if model.execution_state == "succeeded":
-        say(f"Job {name} succeeded (exit code {exit_code if exit_code is not None else 0})")
+        tell(f"Job {model.name} succeeded (exit code {exit_code if exit_code is not None else 0})")
         return ExitCode.OK
-    failure = outcome.get("failure")
     if exit_code is not None and 0 < exit_code < 256:
         report(f"{failure} (exit code {exit_code}, passed on as this command's exit status)")
-        return exit_code
+        return int(exit_code)
     report(f"{failure} (no exit code of its own: this command exits with {int(ExitCode.JOB_FAILED)})")
     return ExitCode.JOB_FAILED

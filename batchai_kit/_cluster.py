@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
@@ -15,10 +16,10 @@ from .errors import Conflict, NodesUnusable, NotFound, ValidationError, error_de
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.batchai import BatchAI, models
 
-    from ._connection import AdminUser
+    from ._connection import AdminUser, Azure
     from ._job import Job
     from ._jobs import JobSpec
-    from ._share import FileShare
+    from ._share import FileShare, SharePath
     from ._workspace import Experiment, Workspace
 
 log = logging.getLogger("batchai_kit.cluster")
@@ -67,7 +68,7 @@ class ClusterSpec:
     setup_command: str | None = None
     setup_env: Mapping[str, str] = attrs.field(factory=dict)
     setup_secrets: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    setup_output: Any = None  # SharePath or '$AZ_BATCHAI_MOUNT_ROOT/...' string for the setup task's logs
+    setup_output: SharePath | str | None = None  # where the setup task's logs go ($AZ_BATCHAI_MOUNT_ROOT/...)
 
     def __attrs_post_init__(self) -> None:
         register_secret(self.admin_password)
@@ -101,7 +102,8 @@ class ClusterSpec:
                                                          "setup_command")
 
     @classmethod
-    def from_json(cls, source: Any, *, azure: Any = None) -> ClusterSpec:
+    def from_json(cls, source: Mapping[str, Any] | str | os.PathLike[str], *,
+                  azure: Azure | None = None) -> ClusterSpec:
         """A cluster spec from Batch AI's own JSON: a ``ClusterCreateParameters`` body as ``az
         batchai cluster create -f`` uses it (with or without the ``properties`` wrapper), a cluster
         as ``GET`` returns it, or a REST API example file. ``source`` is a mapping, JSON text
@@ -273,6 +275,7 @@ class GpuCluster(LiveResource):
         self.on_change = on_change
         self.journal = workspace.journal
         self.created_here = False
+        self.creating = False
         self.jobs: list[Job] = []
         self.model: models.Cluster | None = None
 
@@ -321,10 +324,11 @@ class GpuCluster(LiveResource):
             return self
         parameters = self.spec.to_parameters(self.azure.admin)
         log.info("Creating cluster %s: %d x %s", self.name, self.spec.target_nodes, self.spec.vm_size)
+        self.creating = True  # until the answer: see LiveResource._claim_unconfirmed
         with journaled(self.journal, "cluster", self.id, self.azure.arm_endpoint), \
                 azure_errors(f"Creating cluster {self.name}"):
             self.model = self._client.clusters.begin_create(*self._where, self.name, parameters).result()
-        self.created_here = True
+        self.created_here, self.creating = True, False
         return self
 
     def _open(self) -> None:
@@ -390,10 +394,13 @@ class GpuCluster(LiveResource):
     def delete(self, wait: bool = True) -> None:
         """Delete the cluster (waiting until Azure has, unless ``wait=False``) and journal it."""
         log.info("Deleting cluster %s", self.name)
-        with azure_errors(f"Deleting cluster {self.name}"):
-            poller = self._client.clusters.begin_delete(*self._where, self.name)
-            if wait:
-                poller.result()
+        try:
+            with azure_errors(f"Deleting cluster {self.name}"):
+                poller = self._client.clusters.begin_delete(*self._where, self.name)
+                if wait:
+                    poller.result()
+        except NotFound:
+            log.info("Cluster %s was already gone", self.name)
         journal_deleted(self.journal, "cluster", self.id, self.azure.arm_endpoint)
         self.created_here = False
 
@@ -475,6 +482,10 @@ class GpuCluster(LiveResource):
         default_prefix = self.spec.mounts[0].root.mount_path if self.spec.mounts else None
         parameters = spec.to_parameters(self.id, default_stdouterr=default_prefix)
         job = Job(experiment, spec.name, spec=spec, cleanup=cleanup)
-        job.submit(parameters)
-        self.jobs.append(job)
+        self.jobs.append(job)  # before it is sent: an interrupted submission is still stopped on exit
+        try:
+            job.submit(parameters)
+        except Exception:
+            self.jobs.remove(job)  # refused: there is nothing to stop
+            raise
         return job

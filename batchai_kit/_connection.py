@@ -34,7 +34,7 @@ import attrs
 
 if TYPE_CHECKING:  # pragma: no cover - the SDKs load with the first client, not with batchai_kit
     import requests
-    from azure.core.credentials import AccessToken
+    from azure.core.credentials import AccessToken, TokenCredential
     from azure.mgmt.batchai import BatchAI
     from azure.mgmt.resource.resources import ResourceManagementClient
     from azure.storage.file import FileService
@@ -50,6 +50,7 @@ from ._waiter import (
     is_playback,
     retry_for,
     sdk_polling_interval,
+    sliced_sleep,
 )
 from .errors import ValidationError, register_secret
 
@@ -210,7 +211,7 @@ class Azure:
     ``files_endpoint`` defaults to ``https://{storage_account}.file.core.windows.net``.
     """
 
-    credential: Any = attrs.field(repr=_credential_repr)
+    credential: TokenCredential = attrs.field(repr=_credential_repr)
     subscription_id: str = attrs.field(validator=_names.validator(_names.check_subscription_id))
     arm_endpoint: str = attrs.field(default=PUBLIC_ARM_ENDPOINT)
     connection_verify: bool | str = True
@@ -594,7 +595,7 @@ def _transport_class() -> type:
 
         def sleep(self, duration: float) -> None:
             if not is_playback():
-                super().sleep(duration)
+                sliced_sleep(duration)  # in slices: a Ctrl-C another thread took is seen within one
 
     return _Transport
 

@@ -16,6 +16,7 @@ the body, so a spec of the quickstart's job serializes to the quickstart's body.
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
@@ -65,6 +66,7 @@ class _LazyModels:
 if TYPE_CHECKING:  # _share imports nothing from here; kept lazy so either can load first
     from azure.mgmt.batchai import models
 
+    from ._connection import Azure
     from ._share import FileShare, SharePath
 
     Location = Union[SharePath, str]
@@ -251,7 +253,8 @@ class JobSpec:
         return summary
 
     @classmethod
-    def from_json(cls, source: Any, *, name: Optional[str] = None, azure: Any = None) -> JobSpec:
+    def from_json(cls, source: Mapping[str, Any] | str | os.PathLike[str], *, name: Optional[str] = None,
+                  azure: Azure | None = None) -> JobSpec:
         """A job spec from Batch AI's own JSON: a ``JobCreateParameters`` body as ``az batchai job
         create -f`` and the Batch AI recipes use it (with or without the ``properties`` wrapper),
         a job as ``GET`` returns it, or a REST API example file.

@@ -10,7 +10,11 @@ Cleanup rules (the same for every resource):
   error propagates; SIGTERM is turned into :class:`Terminated` (a SystemExit with status 143)
   while a block is open, so ``except Exception`` in user code cannot swallow it;
 - a second Ctrl-C (or SIGTERM) during that cleanup exits at once, logging what may be left
-  (``batchai-kit gc`` finds it from the journal).
+  (``batchai-kit gc`` finds it from the journal);
+- a single Ctrl-C or SIGTERM is never lost: while a block is open, one that something inside
+  catches and drops (``except BaseException``, a library's retry loop...) is raised again when
+  the block ends, after the same cleanup. (Code that catches KeyboardInterrupt inside a block to
+  carry on therefore gets it again at the block's end.)
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ class Terminated(SystemExit):
 
 @contextlib.contextmanager
 def azure_errors(action: str) -> Iterator[None]:
-    """Turn an Azure SDK exception raised inside into the library's error for *action*."""
+    """Turn an Azure SDK exception raised inside into the library's error for *action*; after
+    a call that returned normally, raise a Ctrl-C/SIGTERM that arrived during it and was dropped."""
     try:
         yield
     except BatchAIKitError:
@@ -53,6 +58,7 @@ def azure_errors(action: str) -> Iterator[None]:
         except TypeError:
             raise exc from None
         raise error from exc
+    _GUARD.raise_if_pending()
 
 
 def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
@@ -65,11 +71,16 @@ def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 class _Guard:
-    """Counts open blocks in the main thread; owns the SIGTERM handler while any is open."""
+    """Counts open blocks in the main thread; owns the SIGTERM handler (and SIGINT's, when it is
+    Python's default) while any is open, and remembers an interrupt until a block has seen it
+    propagate (``pending``): one that something swallowed on its way is raised again when the
+    block it arrived in ends, so a single Ctrl-C can never be lost."""
 
     def __init__(self) -> None:
         self.depth = 0
         self.previous: Any = None
+        self.previous_sigint: Any = None
+        self.pending: int | None = None
         self.lock = threading.Lock()
 
     def enter(self) -> None:
@@ -78,33 +89,86 @@ class _Guard:
         with self.lock:
             self.depth += 1
             if self.depth == 1:
+                self.pending = None
                 self.previous = signal.signal(signal.SIGTERM, _raise_terminated)
+                if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                    self.previous_sigint = signal.signal(signal.SIGINT, _raise_interrupted)
 
     def exit(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         with self.lock:
             self.depth -= 1
-            if self.depth == 0 and self.previous is not None:
-                signal.signal(signal.SIGTERM, self.previous)
-                self.previous = None
+            if self.depth == 0:
+                if self.previous is not None:
+                    signal.signal(signal.SIGTERM, self.previous)
+                    self.previous = None
+                if self.previous_sigint is not None:
+                    signal.signal(signal.SIGINT, self.previous_sigint)
+                    self.previous_sigint = None
+                self.pending = None
+
+    def raise_if_pending(self) -> None:
+        """Raise the interrupt that arrived and was dropped before reaching here (in the main
+        thread, while a block is open): an SDK call returning normally after a Ctrl-C means
+        something inside it caught the KeyboardInterrupt (a ``__del__``, a retry loop)."""
+        pending = self.pending
+        if pending is None or threading.current_thread() is not threading.main_thread():
+            return
+        log.warning("An interrupt (%s) was caught and dropped inside an Azure SDK call: acting on it now",
+                    signal.Signals(pending).name)
+        if pending == signal.SIGTERM:
+            raise Terminated()
+        raise KeyboardInterrupt
+
+    def take_unseen(self, seen: bool) -> int | None:
+        """The signal of an interrupt no block saw propagate (None if none), forgetting it; with
+        ``seen`` the interrupt is the one propagating now."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        pending, self.pending = self.pending, None
+        return None if seen else pending
 
 
 _GUARD = _Guard()
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
+    _GUARD.pending = signum
     raise Terminated()
 
 
+def _raise_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
+    _GUARD.pending = signum
+    raise KeyboardInterrupt
+
+
+def block_interrupts_in_this_thread() -> None:
+    """For worker threads: leave SIGINT and SIGTERM to the main thread. The kernel hands a
+    process's signal to any thread that does not block it, and a main thread waiting for workers
+    would see a Ctrl-C taken by one of them only when it next wakes."""
+    if threading.current_thread() is not threading.main_thread() and hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 @contextlib.contextmanager
-def _exit_at_once_on_interrupt(left: Callable[[], list[str]]) -> Iterator[None]:
-    """While cleaning up after an interrupt: a second one exits at once, saying what may be left."""
+def _exit_at_once_on_interrupt(left: Callable[[], list[str]], *,
+                               deferred: list[int] | None = None) -> Iterator[None]:
+    """While cleaning up after an interrupt: a second one exits at once, saying what may be left.
+
+    With ``deferred`` (a cleanup that no interrupt started), the first interrupt does not stop
+    the cleanup half-way (a deleted resource the journal would still list): it is appended to
+    ``deferred`` for the caller to raise once the cleanup is done; a second one exits at once.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def now(signum: int, frame: FrameType | None) -> None:
+        if deferred is not None and not deferred:
+            deferred.append(signum)
+            log.warning("Interrupted during cleanup: finishing it first (interrupt again to exit at once)")
+            return
         remains = left()
         log.critical("Interrupted again during cleanup: exiting now. These may still exist: %s. "
                      "`batchai-kit gc` lists and deletes what batchai_kit created.",
@@ -152,10 +216,11 @@ class LiveResource:
         try:
             self._open()
         except BaseException as error:
-            # Entering failed after creating something (an interrupt, a failed wait): apply the
-            # cleanup policy now, as no __exit__ will run for this block.
+            # Entering failed after creating something (an interrupt, a failed wait) or while a
+            # create was in flight (its intent journaled, its answer never seen: ours, by the
+            # journal's intent record): apply the cleanup policy now, as no __exit__ will run.
             try:
-                if self.created_here:
+                if self._claim_unconfirmed() or self._created_anything():
                     self._cleanup_after_failed_entry(error)
             finally:
                 _GUARD.exit()
@@ -166,14 +231,24 @@ class LiveResource:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         interrupted = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated))
+        # An interrupt that arrived in this block and never reached here (caught and dropped on its
+        # way, e.g. by code catching BaseException) is not lost: clean up as for it, then raise it.
+        swallowed = _GUARD.take_unseen(seen=interrupted) if exc_type is None or interrupted else None
+        if swallowed is not None:
+            log.warning("An interrupt (%s) was caught inside the block of %s and never reached it: acting on it "
+                        "now", signal.Signals(swallowed).name, self.describe())
+            interrupted = True
+        deferred: list[int] = []
         try:
             if interrupted:
-                cause = "Terminated by SIGTERM" if isinstance(exc, Terminated) else "Interrupted"
+                cause = "Terminated by SIGTERM" if isinstance(exc, Terminated) or swallowed == signal.SIGTERM \
+                    else "Interrupted"
                 log.warning("%s: cleaning up %s (interrupt again to exit at once)", cause, self.describe())
                 with _exit_at_once_on_interrupt(self._leftovers):
                     self._cleanup(failed=True)
             else:
-                self._cleanup(failed=exc_type is not None)
+                with _exit_at_once_on_interrupt(self._leftovers, deferred=deferred):
+                    self._cleanup(failed=exc_type is not None)
         except BaseException as cleanup_error:
             if exc is None:
                 raise
@@ -181,9 +256,30 @@ class LiveResource:
         finally:
             self._entered = False
             _GUARD.exit()
+        late = swallowed if swallowed is not None else (deferred[0] if deferred else None)
+        if late == signal.SIGTERM:
+            raise Terminated()
+        if late is not None:
+            raise KeyboardInterrupt
+
+    def _created_anything(self) -> bool:
+        """Whether this block created something its cleanup policy may have to delete."""
+        return self.created_here
+
+    def _claim_unconfirmed(self) -> bool:
+        """After a failed entry: count as created here what this block asked to create and never
+        heard back about (``creating`` is set before the create is sent, cleared after). The
+        cleanup's deletes are idempotent: a create that never happened is deleted as "gone"."""
+        if not getattr(self, "creating", False):
+            return False
+        self.creating = False
+        self.created_here = True
+        return True
 
     def _cleanup_after_failed_entry(self, error: BaseException) -> None:
         interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+        if interrupted:
+            _GUARD.take_unseen(seen=True)  # this is the interrupt: the cleanup's calls must not raise it again
         try:
             if interrupted:
                 with _exit_at_once_on_interrupt(self._leftovers):

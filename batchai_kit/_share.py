@@ -33,6 +33,8 @@ from .errors import ValidationError
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.batchai import models
 
+    from ._connection import Azure
+
 __all__ = [
     "CLEANUP_POLICIES", "MOUNT_ROOT", "MOUNT_AS_PATTERN", "SharePath", "ShareEntry", "FileShare", "ExternalShare",
     # re-exported from _transfer, where they are made
@@ -146,7 +148,7 @@ class FileShare(EnsuredResource):
     and the SDK client stay out of its repr.
     """
 
-    azure: Any = attrs.field(repr=False)
+    azure: Azure = attrs.field(repr=False)
     name: str = attrs.field(validator=lambda _i, _a, value: _names.check_share_name(value))
     mount_as: str = attrs.field(default=None, kw_only=True, converter=_given_mount_as)
     cleanup: str = attrs.field(default="keep", kw_only=True, validator=_check_cleanup)
@@ -154,6 +156,8 @@ class FileShare(EnsuredResource):
     progress: Callable[[TransferProgress], None] | None = attrs.field(default=None, kw_only=True, repr=False)
     created_here: bool = attrs.field(default=False, init=False)
     _ensured: bool = attrs.field(default=False, init=False, repr=False)
+    # A create was sent and not (yet) answered: see LiveResource._claim_unconfirmed.
+    creating: bool = attrs.field(default=False, init=False, repr=False)
     _service: Any = attrs.field(default=None, init=False, repr=False)
 
     kind: ClassVar[str] = "share"
@@ -213,14 +217,17 @@ class FileShare(EnsuredResource):
             return self
         token = f"{os.getpid()}-{secrets.token_hex(8)}"
         endpoint = self.azure.file_endpoint
+        self.creating = True  # from the intent on: see LiveResource._claim_unconfirmed
         if self.journal is not None:
             self.journal.intent(self.kind, self.url, clean_endpoint(endpoint))
         with azure_errors(f"Creating file share {self.name}"):
             created = files.create_share(self.name, metadata={CREATOR_METADATA: token}, fail_on_exist=False)
             if not created:
-                # "Already exists": made by our own earlier attempt whose answer was lost, or by another client.
+                # "Already exists": made by our own earlier attempt whose answer was lost, or by another
+                # client. Until the token says which, an interrupt must not claim (and delete) it.
+                self.creating = False
                 created = files.get_share_metadata(self.name).get(CREATOR_METADATA) == token
-        self.created_here = bool(created)
+        self.created_here, self.creating = bool(created), False
         self._ensured = True
         if created:
             if self.journal is not None:
@@ -249,8 +256,12 @@ class FileShare(EnsuredResource):
         """
         from azure.mgmt.batchai import models
 
+        account = self.azure.storage_account
+        if not account:  # made with one (see __attrs_post_init__); the connection may have changed since
+            raise ValidationError("storage_account", None, "a share is mounted with its storage account: "
+                                                           "the connection has none")
         return models.AzureFileShareReference(
-            account_name=self.azure.storage_account,
+            account_name=account,
             azure_file_url=self.url,
             credentials=models.AzureStorageCredentialsInfo(account_key=self.azure.storage_key),
             relative_mount_path=self.mount_as,

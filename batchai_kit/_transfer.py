@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import attrs
 
 from . import _names
-from ._resource import azure_errors
+from ._resource import azure_errors, block_interrupts_in_this_thread
 from ._sync_state import FileRecord, SyncState, now_ns
 from .errors import NotFound, ValidationError
 
@@ -168,7 +168,8 @@ def _in_parallel(
         return work(local.files, item)
 
     pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}"
+        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}",
+        initializer=block_interrupts_in_this_thread,
     )
     try:
         futures = [pool.submit(run, item) for item in items]
@@ -281,7 +282,8 @@ def _send_file(files: Any, share: FileShare, item: _Item, max_connections: int,
             return md5
     # The MD5 is computed on another thread while the ranges go out (hashlib lets go of the GIL),
     # then set with the file's properties: one pass over the file fewer on the critical path.
-    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5")
+    hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-md5",
+                                                   initializer=block_interrupts_in_this_thread)
     try:
         digest = hasher.submit(_md5_of, item.local)
         files.create_file_from_path(
@@ -323,18 +325,25 @@ def upload(
         share._make_directories(files, directory, made)
     state = SyncState.load(share.url, destination, source.resolve())
 
+    def known_unchanged(item: _Item) -> bool:
+        """Skipped on the sync state's word: no request, no worker thread."""
+        if verify:
+            return False
+        stat = item.local.stat()
+        remote_size = listing.sizes.get(item.remote)
+        known = state.unchanged(item.remote, item.local, stat, remote_size, _md5_of)
+        if known is None:
+            return False
+        state.record(item.remote, known)
+        tally.for_file(item)[1]()
+        return True
+
     def send(files: Any, item: _Item) -> bool:
         on_bytes, done = tally.for_file(item)
         stat_at = now_ns()
         stat = item.local.stat()
-        remote_size = listing.sizes.get(item.remote)
         with azure_errors(f"Uploading {item.local} to share {share._where(item.remote)}"):
-            if remote_size == stat.st_size:
-                known = None if verify else state.unchanged(item.remote, item.local, stat, remote_size, _md5_of)
-                if known is not None:
-                    state.record(item.remote, known)
-                    done()
-                    return False
+            if listing.sizes.get(item.remote) == stat.st_size:
                 md5 = _md5_of(item.local)
                 properties = files.get_file_properties(share.name, *_split(item.remote)).properties
                 if properties.content_settings.content_md5 == md5:
@@ -347,13 +356,16 @@ def upload(
         return True
 
     try:
-        sent = _in_parallel(share, send, items, workers)
+        skipped = {item.remote for item in items if known_unchanged(item)}
+        to_check = [item for item in items if item.remote not in skipped]
+        sent = dict(zip((item.remote for item in to_check),
+                        _in_parallel(share, send, to_check, workers) if to_check else []))
     finally:
         state.save()
     report = TransferReport(
-        [item.remote for item, was_sent in zip(items, sent) if was_sent],
-        [item.remote for item, was_sent in zip(items, sent) if not was_sent],
-        sum(item.size for item, was_sent in zip(items, sent) if was_sent),
+        [item.remote for item in items if sent.get(item.remote)],
+        [item.remote for item in items if not sent.get(item.remote)],
+        sum(item.size for item in items if sent.get(item.remote)),
     )
     log.info(
         "Uploaded %d file(s) (%s) to share %s; %d unchanged file(s) skipped",

@@ -58,10 +58,25 @@ def playback_mode() -> Iterator[None]:
             _playback_depth -= 1
 
 
+# Sleeps are cut into slices this long, so that the main thread runs Python code (and with it a
+# Ctrl-C's handler) at least this often even when another thread took the signal from the kernel.
+SLEEP_SLICE = 0.25
+
+
+def sliced_sleep(seconds: float, *, slice_s: float = SLEEP_SLICE, sleep: Callable[[float], None] = time.sleep) -> None:
+    """``time.sleep(seconds)`` in slices of at most ``slice_s``: an interrupt is acted on within
+    a slice, also when the kernel handed the signal to another thread."""
+    remaining = seconds
+    while remaining > 0:
+        step = min(slice_s, remaining)
+        sleep(step)
+        remaining -= step
+
+
 def sleep_unless_playback(seconds: float) -> None:
-    """``time.sleep(seconds)``, except in playback where it returns at once."""
+    """``time.sleep(seconds)`` (in slices), except in playback where it returns at once."""
     if seconds > 0 and not is_playback():
-        time.sleep(seconds)
+        sliced_sleep(seconds)
 
 
 DEFAULT_SDK_POLLING_INTERVAL = 5.0
@@ -141,7 +156,7 @@ class Waiter:
     cap: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
     jitter: float = attrs.field(default=0.2, validator=[attrs.validators.ge(0), attrs.validators.le(1)])
     clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
-    sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = attrs.field(default=sliced_sleep, repr=False)
     rng: random.Random = attrs.field(factory=random.Random, repr=False)
 
     def delays(self) -> Iterator[float]:
@@ -303,7 +318,7 @@ class TransientRetry:
     cap: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
     jitter: float = attrs.field(default=0.5, validator=[attrs.validators.ge(0), attrs.validators.le(1)])
     clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
-    sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = attrs.field(default=sliced_sleep, repr=False)
     rng: random.Random = attrs.field(factory=random.Random, repr=False)
 
     def begin(self) -> Attempts:

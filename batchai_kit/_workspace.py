@@ -49,6 +49,8 @@ class Workspace(EnsuredResource):
         self.timeout = _names.check_seconds(timeout, field="timeout")
         self.created_group = False
         self.created_here = False
+        self.creating_group = False  # a create was sent and not (yet) answered: see LiveResource
+        self.creating = False
         self._batchai: BatchAI | None = None
 
     def __repr__(self) -> str:
@@ -90,10 +92,11 @@ class Workspace(EnsuredResource):
             exists = resources.resource_groups.check_existence(self.resource_group)
         if not exists:
             log.info("Creating resource group %s in %s", self.resource_group, self.location)
+            self.creating_group = True
             with journaled(self.journal, "resource_group", self.group_id, self.azure.arm_endpoint), \
                     azure_errors(f"Creating resource group {self.resource_group}"):
                 resources.resource_groups.create_or_update(self.resource_group, {"location": self.location})
-            self.created_group = True
+            self.created_group, self.creating_group = True, False
         try:
             with azure_errors(f"Reading workspace {self.name}"):
                 self.batchai.workspaces.get(self.resource_group, self.name)
@@ -101,12 +104,22 @@ class Workspace(EnsuredResource):
             from azure.mgmt.batchai import models
 
             log.info("Creating workspace %s", self.name)
+            self.creating = True
             with journaled(self.journal, "workspace", self.id, self.azure.arm_endpoint), \
                     azure_errors(f"Creating workspace {self.name}"):
                 self.batchai.workspaces.begin_create(
                     self.resource_group, self.name, models.WorkspaceCreateParameters(location=self.location)).result()
-            self.created_here = True
+            self.created_here, self.creating = True, False
         return self
+
+    def _created_anything(self) -> bool:
+        return self.created_here or self.created_group
+
+    def _claim_unconfirmed(self) -> bool:
+        group, self.creating_group = self.creating_group, False
+        if group:
+            self.created_group = True
+        return super()._claim_unconfirmed() or group
 
     def _cleanup(self, failed: bool) -> None:
         if not (self.cleanup == "delete" and self.created_group):
@@ -114,8 +127,11 @@ class Workspace(EnsuredResource):
             return
         # deleting the group this block made deletes the workspace in it too
         log.info("Deleting resource group %s", self.resource_group)
-        with azure_errors(f"Deleting resource group {self.resource_group}"):
-            self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
+        try:
+            with azure_errors(f"Deleting resource group {self.resource_group}"):
+                self.azure.resources().resource_groups.begin_delete(self.resource_group).result()
+        except NotFound:
+            log.info("Resource group %s was already gone", self.resource_group)
         if self.created_here:
             journal_deleted(self.journal, "workspace", self.id, self.azure.arm_endpoint)
             self.created_here = False
@@ -125,8 +141,11 @@ class Workspace(EnsuredResource):
     def delete(self) -> None:
         """Delete the workspace and everything in it."""
         log.info("Deleting workspace %s", self.name)
-        with azure_errors(f"Deleting workspace {self.name}"):
-            self.batchai.workspaces.begin_delete(self.resource_group, self.name).result()
+        try:
+            with azure_errors(f"Deleting workspace {self.name}"):
+                self.batchai.workspaces.begin_delete(self.resource_group, self.name).result()
+        except NotFound:
+            log.info("Workspace %s was already gone", self.name)
         journal_deleted(self.journal, "workspace", self.id, self.azure.arm_endpoint)
         self.created_here = False
 
@@ -141,7 +160,15 @@ class Workspace(EnsuredResource):
         from ._share import FileShare
 
         journal = self.journal if self.journal is not None else False  # None would mean the default journal
-        return FileShare(self.azure, name, mount_as=mount_as, cleanup=cleanup, journal=journal).ensure()
+        share = FileShare(self.azure, name, mount_as=mount_as, cleanup=cleanup, journal=journal)
+        try:
+            return share.ensure()
+        except BaseException as error:
+            # Interrupted (or failed) with its create in flight: its own block never opened, so
+            # its cleanup policy is applied here, as a block's entry would.
+            if share._claim_unconfirmed() or share.created_here:
+                share._cleanup_after_failed_entry(error)
+            raise
 
     def gpu_cluster(self, name: str, **spec: Any) -> GpuCluster:
         """A cluster of this workspace: created (or attached) when its ``with`` block starts."""

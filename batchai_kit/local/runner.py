@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+import attrs
+
+from ..errors import ValidationError
 from . import nodes
 from .arm.errors import ArmError
 from .arm.timing import iso
@@ -157,6 +160,10 @@ class LocalNodeRunner:
             running = nodes.still_running(tracked)
             if running:
                 nodes.end_group(tracked, nodes.TERMINATE_GRACE_SECONDS)
+            elif tracked.exit_code is None:  # it ended while the emulator was down: its shell said how
+                tracked = attrs.evolve(tracked, exit_code=nodes.read_exit_code(tracked))
+            if tracked.exit_file:
+                Path(tracked.exit_file).unlink(missing_ok=True)
             found.append((tracked, running))
         return found
 
@@ -186,9 +193,13 @@ class LocalNodeRunner:
                 entries.append({"name": entry.name, "fileType": "directory"})
                 continue
             path = posixpath.join(relative, entry.name) if relative else entry.name
+            try:
+                url = self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl")
+            except ValidationError:  # a path longer than Azure Files allows: no link can reach it
+                continue
             entries.append({
                 "name": entry.name, "fileType": "file",
-                "downloadUrl": self.files.file_sas_url(self.files_endpoint, share, path, expiry, "rl"),
+                "downloadUrl": url,
                 "properties": {"lastModified": iso(entry.modified).split(".")[0] + "Z",
                                "contentLength": entry.size},
             })

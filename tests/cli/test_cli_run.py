@@ -191,3 +191,10 @@ def test_a_job_terminated_from_another_command_ends_run_with_the_documented_code
     stderr = process.stderr.read()
     assert "JobTerminated" in stderr
     assert code == ExitCode.JOB_FAILED, stderr
+
+
+def test_a_bad_cluster_name_is_refused_before_anything_is_created(cli, specs, emu):
+    job, cluster, _ = specs
+    result = cli("run", "--job", str(job), "--cluster", str(cluster), "-c", "no spaces allowed")
+    assert result.exit_code == ExitCode.USAGE and "no spaces allowed" in result.stderr
+    assert list(emu.batchai_client().workspaces.list()) == []

@@ -34,11 +34,13 @@ class Counter:
 
     def __init__(self):
         self.count = 0
+        self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
     def __call__(self, method: str, path: str) -> None:
         with self.lock:
             self.count += 1
+            self.requests.append((method, path))
 
 
 @attrs.define
@@ -278,8 +280,8 @@ CASES = [
     Case("a ready file with an http endpoint",
          lambda w: bk.Azure.from_ready_file(w.ready("r3.json", arm_endpoint="http://127.0.0.1:1")),
          ("http://127.0.0.1:1", "https://")),
-    Case("a ready file with a numeric token", lambda w: bk.Azure.from_ready_file(w.ready("r4.json", token=5)),
-         ("token=<redacted>", "must be a string")),
+    Case("a ready file with a numeric subscription",
+         lambda w: bk.Azure.from_ready_file(w.ready("r4.json", subscription_id=5)), ("subscription_id=5", "string")),
     Case("a ready file whose CA certificate is gone",
          lambda w: bk.Azure.from_ready_file(w.ready("r5.json", ca_cert=str(w.tmp / "gone.pem"))),
          ("gone.pem", "existing CA certificate")),
@@ -363,5 +365,9 @@ def test_bad_input_on_the_command_line_is_a_clear_message_and_an_exit_code(world
     flat = " ".join(result.output.split())
     for text in case.says:
         assert text in flat, f"{text!r} not in {result.output!r}"
-    # the job commands read the job first (one GET) to learn its output directories
-    assert sent <= (1 if args[:2] == ["job", "download"] else 0)
+    if args[:2] == ["job", "download"]:
+        # it signs in and reads the job (to learn its output directories), and lists nothing
+        asked = world.counter.requests[before:]
+        assert [m for m, p in asked if p.endswith("/listOutputFiles")] == [], asked
+    else:
+        assert sent == 0

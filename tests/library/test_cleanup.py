@@ -3,6 +3,7 @@ real processes), never what existed before it, and always journaled."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -190,3 +191,203 @@ def test_a_second_ctrl_c_during_cleanup_exits_at_once_naming_what_may_remain(run
     assert "CRITICAL" in stderr and "may still exist" in stderr
     assert "cluster /subscriptions/" in stderr and "/clusters/c1" in stderr
     assert "batchai-kit gc" in stderr
+
+
+# --- an interrupt is never lost ---------------------------------------------------------------------
+
+
+def test_a_ctrl_c_swallowed_inside_a_block_is_raised_again_when_the_block_ends(workspace, batchai):
+    carried_on = False
+    with pytest.raises(KeyboardInterrupt):
+        with workspace.gpu_cluster("c1", nodes=1, cleanup="delete") as cluster:
+            with contextlib.suppress(BaseException):  # what a careless library does
+                signal.raise_signal(signal.SIGINT)
+            carried_on = True
+    assert carried_on
+    assert not cluster.created_here
+    assert cluster_names(batchai) == []
+
+
+def test_a_sigterm_swallowed_inside_a_block_ends_it_as_terminated(workspace, batchai):
+    with pytest.raises(bk.Terminated):
+        with workspace.gpu_cluster("c1", nodes=1, cleanup="delete"):
+            with contextlib.suppress(SystemExit):
+                signal.raise_signal(signal.SIGTERM)
+    assert cluster_names(batchai) == []
+
+
+def test_an_interrupt_that_propagates_is_raised_once_and_then_forgotten(workspace, batchai):
+    with pytest.raises(KeyboardInterrupt):
+        with workspace.gpu_cluster("c1", nodes=1):
+            signal.raise_signal(signal.SIGINT)
+    with workspace.gpu_cluster("c2", nodes=1):  # a later block ends normally
+        pass
+    assert cluster_names(batchai) == []
+
+
+def test_an_interrupt_caught_outside_any_block_is_not_raised_later(azure, journal):
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)  # no block open: Python's own handler
+    with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", journal=journal) as ws, \
+            ws.gpu_cluster("c1", nodes=1):
+        pass
+
+
+def test_a_users_own_sigint_handler_is_left_alone(workspace):
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+        with workspace.gpu_cluster("c1", nodes=1):
+            signal.raise_signal(signal.SIGINT)
+        assert calls == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_transfer_workers_leave_interrupts_to_the_main_thread(share, tmp_path):
+    from batchai_kit import _transfer
+
+    masks = []
+    real = _transfer.block_interrupts_in_this_thread
+
+    def recording():
+        real()
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+
+    _transfer.block_interrupts_in_this_thread = recording
+    try:
+        (tmp_path / "up").mkdir()
+        for i in range(3):
+            (tmp_path / "up" / f"{i}.txt").write_text(str(i))
+        share.upload(tmp_path / "up", "d")
+    finally:
+        _transfer.block_interrupts_in_this_thread = real
+    assert masks and all({signal.SIGINT, signal.SIGTERM} <= mask for mask in masks)
+    assert not {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def test_a_ctrl_c_dropped_inside_an_sdk_call_is_raised_as_the_call_returns(workspace, batchai):
+    from batchai_kit._resource import azure_errors
+
+    def careless_sdk_call():  # a __del__ or retry loop that catches what it should not
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        return "answer"
+
+    after = []
+    with pytest.raises(KeyboardInterrupt):
+        with workspace.gpu_cluster("c1", nodes=1):
+            with azure_errors("Calling the SDK"):
+                careless_sdk_call()
+            after.append("ran on")
+    assert after == []
+    assert cluster_names(batchai) == []
+
+
+def interrupted_after(real):
+    """``real`` that does its work, then meets a Ctrl-C before its caller sees the answer."""
+
+    def call(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    return call
+
+
+def assert_workspace_block_left_nothing(azure, journal):
+    with pytest.raises(KeyboardInterrupt):
+        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal):
+            pytest.fail("the block must not run")
+
+
+# --- interrupts during creates and cleanups ---------------------------------------------------------
+
+
+def test_a_ctrl_c_during_a_normal_cleanup_lets_it_finish_then_is_raised(azure, journal, monkeypatch):
+    real_delete = bk.FileShare.delete
+
+    def interrupted_delete(self):
+        signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C as the block ends
+        real_delete(self)
+
+    monkeypatch.setattr(bk.FileShare, "delete", interrupted_delete)
+    with pytest.raises(KeyboardInterrupt):
+        with bk.FileShare(azure, "ending", cleanup="delete", journal=journal):
+            pass
+    assert not azure.file_service().exists("ending")
+    assert journal.alive() == []  # the delete was recorded: the cleanup was not cut in half
+
+
+def test_a_cluster_whose_create_is_interrupted_in_flight_is_ours_and_deleted(workspace, journal, batchai,
+                                                                               monkeypatch):
+    clusters = workspace.batchai.clusters
+    real_begin_create = clusters.begin_create
+
+    def interrupted_while_waiting(*args, **kwargs):
+        real_begin_create(*args, **kwargs).result()  # the service made it...
+        raise KeyboardInterrupt  # ...but Ctrl-C came before its answer was seen
+
+    monkeypatch.setattr(clusters, "begin_create", interrupted_while_waiting)
+    with pytest.raises(KeyboardInterrupt):
+        with workspace.gpu_cluster("c1", nodes=1):
+            pytest.fail("the block must not run")
+    assert cluster_names(batchai) == []
+    assert "cluster" not in {a.kind for a in journal.alive()}
+
+
+def test_a_share_whose_create_is_interrupted_in_flight_is_ours_and_deleted(azure, journal):
+    share = bk.FileShare(azure, "inflight", cleanup="delete", journal=journal)
+    files = share._files()
+    files.create_share = interrupted_after(files.create_share)
+    with pytest.raises(KeyboardInterrupt):
+        with share:
+            pytest.fail("the block must not run")
+    assert not azure.file_service().exists("inflight")
+    assert journal.alive() == []
+
+
+def test_a_share_found_existing_is_never_claimed_by_an_interrupt(azure, journal):
+    azure.file_service().create_share("theirs2")  # another client's, made between look-up and create
+    share = bk.FileShare(azure, "theirs2", cleanup="delete", journal=journal)
+    files = share._files()
+    files.exists = lambda *args, **kwargs: False
+    files.get_share_metadata = lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        with share:
+            pytest.fail("the block must not run")
+    assert azure.file_service().exists("theirs2")
+
+
+def test_a_workspace_whose_group_create_is_interrupted_in_flight_is_deleted(azure, journal, monkeypatch):
+    from azure.mgmt.resource.resources.operations import ResourceGroupsOperations
+
+    monkeypatch.setattr(ResourceGroupsOperations, "create_or_update",
+                        interrupted_after(ResourceGroupsOperations.create_or_update))
+    assert_workspace_block_left_nothing(azure, journal)
+    monkeypatch.undo()
+    assert not azure.resources().resource_groups.check_existence(GROUP)
+    assert journal.alive() == []
+
+
+def test_a_workspace_block_interrupted_after_making_its_group_deletes_the_group(azure, journal, monkeypatch):
+    from azure.mgmt.batchai.operations import WorkspacesOperations
+
+    def interrupted_get(self, *args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while looking the workspace up, the group just made
+
+    monkeypatch.setattr(WorkspacesOperations, "get", interrupted_get)
+    assert_workspace_block_left_nothing(azure, journal)
+    monkeypatch.undo()
+    assert not azure.resources().resource_groups.check_existence(GROUP)
+    assert journal.alive() == []
+
+
+def test_a_share_made_by_ws_file_share_and_interrupted_in_flight_is_deleted(workspace, journal, monkeypatch):
+    from azure.storage.file import FileService
+
+    monkeypatch.setattr(FileService, "create_share", interrupted_after(FileService.create_share))
+    with pytest.raises(KeyboardInterrupt):
+        workspace.file_share("flight", cleanup="delete")
+    monkeypatch.undo()
+    assert not workspace.azure.file_service().exists("flight")
+    assert "share" not in {a.kind for a in journal.alive()}

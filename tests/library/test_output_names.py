@@ -35,6 +35,10 @@ os.symlink(os.path.join(out, *[".."] * 40), os.path.join(out, "up_and_out"))
 os.symlink("..", os.path.join(out, "loop"))  # inside the share, but an endless tree
 os.symlink("model:epoch1.ckpt", os.path.join(out, "inside_link"))
 os.symlink("sub:dir", os.path.join(out, "inside_dir_link"))
+deep = os.path.join(out, "deep", *["d" * 250] * 7)  # a path longer than Azure's 2,048 characters
+os.makedirs(deep)
+with open(os.path.join(deep, "f" * 200), "w") as fh:
+    fh.write("too deep for Azure")
 print("written")
 '''
 
@@ -67,7 +71,7 @@ def test_every_name_a_job_writes_is_listed_under_its_azure_name(finished_job):
 
     expected_files = {azure_name(n) for n in NAMES} | {"inside_link"}
     assert {n for n, f in entries.items() if not f.is_directory} == expected_files
-    assert {n for n, f in entries.items() if f.is_directory} == {"sub\uf022dir", "inside_dir_link"}
+    assert {n for n, f in entries.items() if f.is_directory} == {"sub\uf022dir", "inside_dir_link", "deep"}
     inner = finished_job.files("OUT", "sub\uf022dir")
     assert [(f.name, f.is_directory) for f in inner] == [("inner\uf025.txt", False)]
 

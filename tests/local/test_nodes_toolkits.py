@@ -114,10 +114,26 @@ def test_tensorflow_single_node_runs_the_master_only(run, workdir):
     assert report(workdir)["argv"] == ["--task_index=0"]
 
 
+# Parameter servers are killed when the workers end: workers wait until the parameter server has
+# printed its report (a file on the share says so), or a fast worker could end the job first.
+PS_THEN_WORKERS = SCRIPT + """
+import time
+sys.stdout.flush()
+ready = os.path.join(os.environ["AZ_BATCHAI_JOB_MOUNT_ROOT"], "afs", "ps-reported")
+if sys.argv[1] == "--job=ps":
+    open(ready, "w").close()
+else:
+    deadline = time.time() + 30
+    while not os.path.exists(ready) and time.time() < deadline:
+        time.sleep(0.01)
+"""
+
+
 def test_distributed_tensorflow_runs_master_workers_and_parameter_servers(run, workdir):
+    (workdir / "share" / "scripts" / "train_tf.py").write_text(PS_THEN_WORKERS)
     args = "--job=%s --ps_hosts=$AZ_BATCHAI_PS_HOSTS --worker_hosts=$AZ_BATCHAI_WORKER_HOSTS --task_index=$AZ_BATCHAI_TASK_INDEX"
     result = finish(run({"tensorFlowSettings": {
-        "pythonScriptFilePath": "$AZ_BATCHAI_JOB_MOUNT_ROOT/afs/scripts/train.py",
+        "pythonScriptFilePath": "$AZ_BATCHAI_JOB_MOUNT_ROOT/afs/scripts/train_tf.py",
         "masterCommandLineArgs": args % "worker",
         "workerCommandLineArgs": args % "worker",
         "parameterServerCommandLineArgs": args % "ps",

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from azure.ai.ml import load_compute, load_datastore, load_job
 from click.testing import CliRunner
 
 import batchai_kit as bk
@@ -21,6 +20,10 @@ from batchai_kit._journal import Journal
 from batchai_kit._share import FileShare
 from batchai_kit.cli import main
 from batchai_kit.errors import ValidationError
+
+# azure-ai-ml takes seconds to import: inside the tests that load YAML, and all of this module on
+# one parallel worker (--dist loadgroup), so the other workers never import it.
+pytestmark = pytest.mark.xdist_group("azureml")
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "examples"
 SECRET = "s3cr3t-Value-42"
@@ -40,6 +43,8 @@ _BINDING = re.compile(r"\$\{\{(inputs|outputs)\.([A-Za-z0-9_]+)\}\}")
 def load_all(export: bk.AzureMLExport, directory: Path) -> dict:
     """Write the export and load every file with azure-ai-ml's own loader; checks the command's
     bindings too (the loader does not): each ${{inputs.X}} / ${{outputs.X}} is declared."""
+    from azure.ai.ml import load_compute, load_datastore, load_job
+
     export.write(directory)
     loaded = {"compute": load_compute(directory / "compute.yml"), "job": load_job(directory / "job.yml"),
               "datastores": {name: load_datastore(directory / f"datastore-{name}.yml") for name in export.datastores}}
@@ -241,6 +246,8 @@ def test_the_cli_exports_batch_ai_json_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "PORTING.md", "compute.yml", "datastore-azure_file_share_name.yml", "job.yml"]
+    from azure.ai.ml import load_job
+
     assert load_job(out / "job.yml").compute == "demo-cluster"
     assert "az ml job create --file job.yml --resource-group rg --workspace-name ml --stream" in result.output
     assert "fileServers mount" in result.output

@@ -17,20 +17,7 @@ from batchai_kit._waiter import (
 )
 from batchai_kit.errors import JobFailed, NotFound, ServiceError, Timeout
 
-
-class FakeClock:
-    """A clock that only moves when slept on."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from . import FakeClock
 
 
 def waiter(clock: FakeClock, **kwargs) -> Waiter:
@@ -203,3 +190,41 @@ def test_sdk_polling_interval_is_zero_in_playback():
     with playback_mode():
         assert sdk_polling_interval() == 0.0
     assert sdk_polling_interval() == DEFAULT_SDK_POLLING_INTERVAL
+
+
+# --- sleeping in slices --------------------------------------------------------------------------
+
+
+def test_sliced_sleep_cuts_a_long_sleep_into_slices_adding_up_to_it():
+    from batchai_kit._waiter import sliced_sleep
+
+    slept: list[float] = []
+    sliced_sleep(1.1, slice_s=0.25, sleep=slept.append)
+    assert slept[:4] == [0.25, 0.25, 0.25, 0.25]
+    assert len(slept) == 5 and sum(slept) == pytest.approx(1.1)
+    assert slept[4] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("seconds", [0, -1])
+def test_sliced_sleep_of_nothing_does_not_sleep(seconds):
+    from batchai_kit._waiter import sliced_sleep
+
+    slept: list[float] = []
+    sliced_sleep(seconds, sleep=slept.append)
+    assert slept == []
+
+
+def test_sliced_sleep_shorter_than_a_slice_is_one_sleep():
+    from batchai_kit._waiter import SLEEP_SLICE, sliced_sleep
+
+    slept: list[float] = []
+    sliced_sleep(0.1, sleep=slept.append)
+    assert slept == [0.1]
+    assert SLEEP_SLICE == 0.25
+
+
+def test_waits_and_retries_sleep_in_slices_by_default():
+    from batchai_kit._waiter import TransientRetry, sliced_sleep
+
+    assert Waiter().sleep is sliced_sleep
+    assert TransientRetry().sleep is sliced_sleep
