@@ -96,7 +96,7 @@ case "$command" in
     seed)
         setup
         bash scripts/legacy-sdks "$VENV/bin/python"
-        exec "$VENV/bin/python" -m pytest --legacy-sdks tests/legacy "$@"
+        exec "$VENV/bin/python" -m pytest --legacy-sdks -s tests/legacy "$@"   # -s: the seed's output is the point
         ;;
     lint)
         if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/mypy" ]; then

@@ -284,6 +284,22 @@ def test_a_ctrl_c_dropped_inside_an_sdk_call_is_raised_as_the_call_returns(works
     assert cluster_names(batchai) == []
 
 
+def interrupted_after(real):
+    """``real`` that does its work, then meets a Ctrl-C before its caller sees the answer."""
+
+    def call(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    return call
+
+
+def assert_workspace_block_left_nothing(azure, journal):
+    with pytest.raises(KeyboardInterrupt):
+        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal):
+            pytest.fail("the block must not run")
+
+
 # --- interrupts during creates and cleanups ---------------------------------------------------------
 
 
@@ -322,13 +338,7 @@ def test_a_cluster_whose_create_is_interrupted_in_flight_is_ours_and_deleted(wor
 def test_a_share_whose_create_is_interrupted_in_flight_is_ours_and_deleted(azure, journal):
     share = bk.FileShare(azure, "inflight", cleanup="delete", journal=journal)
     files = share._files()
-    real_create = files.create_share
-
-    def interrupted(*args, **kwargs):
-        real_create(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    files.create_share = interrupted
+    files.create_share = interrupted_after(files.create_share)
     with pytest.raises(KeyboardInterrupt):
         with share:
             pytest.fail("the block must not run")
@@ -351,16 +361,9 @@ def test_a_share_found_existing_is_never_claimed_by_an_interrupt(azure, journal)
 def test_a_workspace_whose_group_create_is_interrupted_in_flight_is_deleted(azure, journal, monkeypatch):
     from azure.mgmt.resource.resources.operations import ResourceGroupsOperations
 
-    real = ResourceGroupsOperations.create_or_update
-
-    def interrupted(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ResourceGroupsOperations, "create_or_update", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal):
-            pytest.fail("the block must not run")
+    monkeypatch.setattr(ResourceGroupsOperations, "create_or_update",
+                        interrupted_after(ResourceGroupsOperations.create_or_update))
+    assert_workspace_block_left_nothing(azure, journal)
     monkeypatch.undo()
     assert not azure.resources().resource_groups.check_existence(GROUP)
     assert journal.alive() == []
@@ -373,9 +376,7 @@ def test_a_workspace_block_interrupted_after_making_its_group_deletes_the_group(
         raise KeyboardInterrupt  # Ctrl-C while looking the workspace up, the group just made
 
     monkeypatch.setattr(WorkspacesOperations, "get", interrupted_get)
-    with pytest.raises(KeyboardInterrupt):
-        with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", cleanup="delete", journal=journal):
-            pytest.fail("the block must not run")
+    assert_workspace_block_left_nothing(azure, journal)
     monkeypatch.undo()
     assert not azure.resources().resource_groups.check_existence(GROUP)
     assert journal.alive() == []
@@ -384,13 +385,7 @@ def test_a_workspace_block_interrupted_after_making_its_group_deletes_the_group(
 def test_a_share_made_by_ws_file_share_and_interrupted_in_flight_is_deleted(workspace, journal, monkeypatch):
     from azure.storage.file import FileService
 
-    real = FileService.create_share
-
-    def interrupted(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(FileService, "create_share", interrupted)
+    monkeypatch.setattr(FileService, "create_share", interrupted_after(FileService.create_share))
     with pytest.raises(KeyboardInterrupt):
         workspace.file_share("flight", cleanup="delete")
     monkeypatch.undo()

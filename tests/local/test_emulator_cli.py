@@ -77,14 +77,14 @@ def launch(tmp_path):
     """Start ``batchai-kit emulator`` processes; any still running at the end is killed."""
     started: list[RunningEmulator] = []
 
-    def run(data_dir: Path = tmp_path / "data", port: str | None = "0") -> RunningEmulator:
+    def run(data_dir: Path = tmp_path / "data", port: str | None = "0", *options: str) -> RunningEmulator:
         ready = tmp_path / f"ready-{len(started)}.json"
         log = tmp_path / f"emulator-{len(started)}.log"
         port_option = ["--port", port] if port is not None else []
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "batchai_kit.cli", "emulator", *port_option, "--data-dir", str(data_dir),
-                 "--ready-file", str(ready)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                 "--ready-file", str(ready), *options], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         emulator = RunningEmulator(process, ready, log)
         started.append(emulator)
         emulator.wait_ready()
@@ -149,3 +149,20 @@ def test_without_port_a_restarted_emulator_listens_where_it_did_before(launch):
     second = launch(port=None)
     assert second.info["arm_endpoint"] == endpoint
     assert second.info["files_endpoint"].startswith(endpoint + "/")
+
+
+def test_with_proxy_the_ready_file_names_it_and_azure_host_names_reach_the_emulator(launch, tmp_path):
+    import requests
+
+    emulator = launch(tmp_path / "data", "0", "--proxy")
+    info = emulator.info
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {"https": info["proxy_url"]}
+    session.verify = info["ca_cert"]
+    response = session.get(f"https://management.azure.com/subscriptions/{info['subscription_id']}/resourcegroups",
+                           params={"api-version": "2017-05-10"}, headers={"Authorization": f"Bearer {info['token']}"},
+                           timeout=30)
+    assert response.status_code == 200
+    assert f"HTTPS_PROXY={info['proxy_url']}" in emulator.log.read_text()
+    assert emulator.stop(signal.SIGTERM) == 0

@@ -68,3 +68,18 @@ class FakeCredential:
 
         self.scopes.append(scopes)
         return AccessToken(self.token, 4102444800)
+
+
+class FakeClock:
+    """A clock that only moves when slept on (``sleeps`` records each sleep)."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

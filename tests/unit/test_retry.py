@@ -33,20 +33,7 @@ from batchai_kit._waiter import (
     retry_for,
 )
 
-from . import canned_response
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from . import FakeClock, canned_response
 
 
 def policy(clock: FakeClock, **kwargs) -> TransientRetry:

@@ -17,20 +17,7 @@ from batchai_kit._waiter import (
 )
 from batchai_kit.errors import JobFailed, NotFound, ServiceError, Timeout
 
-
-class FakeClock:
-    """A clock that only moves when slept on."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from . import FakeClock
 
 
 def waiter(clock: FakeClock, **kwargs) -> Waiter:
