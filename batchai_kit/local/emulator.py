@@ -169,8 +169,9 @@ class Emulator:
             self.proxy = ConnectProxy((self.server.host, self.server.port), proxied_hosts(STORAGE_ACCOUNT),
                                       host=self.host)
         if self.run_nodes:
+            tracker = ProcessTracker(self.control.record_process, self.data_dir / "nodes" / "exit-codes")
             self.control.runner = LocalNodeRunner(self.data_dir / "nodes", self.files, files_endpoint,
-                                                  self.control.clock, ProcessTracker(self.control.record_process))
+                                                  self.control.clock, tracker)
         self.control.recover()
         self._ticker = background_thread(self._tick_loop, "batchai-kit-ticker")
         self._ticker.start()

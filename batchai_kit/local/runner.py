@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+import attrs
+
 from ..errors import ValidationError
 from . import nodes
 from .arm.errors import ArmError
@@ -158,6 +160,10 @@ class LocalNodeRunner:
             running = nodes.still_running(tracked)
             if running:
                 nodes.end_group(tracked, nodes.TERMINATE_GRACE_SECONDS)
+            elif tracked.exit_code is None:  # it ended while the emulator was down: its shell said how
+                tracked = attrs.evolve(tracked, exit_code=nodes.read_exit_code(tracked))
+            if tracked.exit_file:
+                Path(tracked.exit_file).unlink(missing_ok=True)
             found.append((tracked, running))
         return found
 

@@ -59,3 +59,38 @@ def test_old_clients_sign_in_at_the_emulators_authority(version, request, emulat
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout) == {"by tenant": 200, "by token_uri": 200, "adal": 200, "wrong secret": True}
+
+
+EDITED = r"""
+import json, sys
+from azure.common.credentials import ServicePrincipalCredentials
+from azure.mgmt.batchai import BatchAIManagementClient
+from azure.storage.file import FileService
+
+c = json.loads(sys.argv[1])
+creds = ServicePrincipalCredentials(client_id=c["client_id"], secret=c["secret"], token_uri=c["token_uri"])
+client = BatchAIManagementClient(credentials=creds, subscription_id=c["subscription"], base_url=c["arm_endpoint"])
+service = FileService(connection_string=c["connection_string"])
+service.create_share("edited", fail_on_exist=False)
+print(json.dumps({"clusters": [x.name for x in client.clusters.list()], "shares": [s.name for s in service.list_shares()],
+                  "api": client.clusters.api_version}))
+"""
+
+
+@pytest.mark.parametrize("version", sorted(SDKS))
+def test_code_given_the_emulators_endpoints_needs_no_proxy(version, request, emulator_factory):
+    if not request.config.getoption("--legacy-sdks"):
+        pytest.skip("runs with ./dev.sh seed (pytest --legacy-sdks): legacy SDK environments")
+    python = LEGACY_ROOT / SDKS[version] / "bin" / "python"
+    info = emulator_factory().info  # no proxy
+    environment = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    environment["REQUESTS_CA_BUNDLE"] = str(info.ca_cert)
+    settings = {"client_id": info.client_id, "secret": info.client_secret, "subscription": info.subscription_id,
+                "token_uri": f"{info.authority}/{info.tenant_id}/oauth2/token", "arm_endpoint": info.arm_endpoint,
+                "connection_string": info.storage_connection_string}
+
+    run = subprocess.run([str(python), "-c", EDITED, json.dumps(settings)], env=environment, capture_output=True,
+                         text=True, timeout=300)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout) == {"clusters": [], "shares": ["edited"], "api": version}

@@ -67,16 +67,16 @@ def crashed(launch, tmp_path):  # noqa: F811
         data_dir = tmp_path / "data"
         first = launch(data_dir, port=None)
         pid = start_job(first.ready_file, command, tmp_path / "pid")
-        left.append(pid)
+        left.append(os.getpgid(pid))
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=30)
         assert alive(pid)  # what the crash left behind
         return data_dir, pid
 
     yield crash
-    for pid in left:  # whatever the test found, leave no process behind
+    for group in left:  # whatever the test found, leave no process behind
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGKILL)
 
 
 def sdk_job(emu, name: str = "j"):
@@ -96,15 +96,36 @@ def test_a_restart_ends_the_processes_a_crash_left_and_says_so(crashed, tmp_path
         assert "still running" in error.message and "ended" in error.message
 
 
-def test_a_job_that_ended_while_the_emulator_was_down_is_reported_as_such(crashed, tmp_path):
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_a_job_that_ended_while_the_emulator_was_down_gets_its_real_result(crashed, tmp_path, exit_code):
     gate = tmp_path / "gate"
-    data_dir, pid = crashed(f"while [ ! -e {gate} ]; do sleep 0.05; done; echo finished")
+    data_dir, pid = crashed(f"while [ ! -e {gate} ]; do sleep 0.05; done; echo finished; exit {exit_code}")
     gate.touch()
     wait_until(lambda: not alive(pid), what="the job to end on its own")
 
     with emulator(data_dir, timings=Timings.instant()) as emu:
         job = sdk_job(emu)
+        assert job.execution_info.exit_code == exit_code
+        if exit_code == 0:
+            assert job.execution_state == "succeeded" and not job.execution_info.errors
+            return
         assert job.execution_state == "failed"
+        assert [e.code for e in job.execution_info.errors] == ["JobFailed"]
+        azure = bk.Azure.for_emulator(emu.info, emulator=emu)
+        ran = bk.Workspace(azure, "rg", "ws", journal=False).experiment("default").job("j")
+        with pytest.raises(bk.JobFailed) as raised:
+            ran.wait(timeout=30)
+        assert "failed with exit code 3" in str(raised.value)
+
+
+def test_a_job_whose_processes_died_unrecorded_while_the_emulator_was_down_says_so(crashed):
+    data_dir, pid = crashed("sleep 600")
+    os.killpg(os.getpgid(pid), signal.SIGKILL)  # nothing of the job is left to record how it ended
+    wait_until(lambda: not alive(pid), what="the job to die")
+
+    with emulator(data_dir, timings=Timings.instant()) as emu:
+        job = sdk_job(emu)
+        assert job.execution_state == "failed" and job.execution_info.exit_code is None
         [error] = job.execution_info.errors
         assert error.code == "JobProcessesLost"
         assert "had ended" in error.message and "exit code was not recorded" in error.message
@@ -119,7 +140,8 @@ def test_a_job_that_ended_while_the_emulator_was_down_is_reported_as_such(crashe
 
 def test_a_recycled_pid_is_never_killed(crashed, tmp_path):
     data_dir, pid = crashed("sleep 600")
-    os.killpg(pid, signal.SIGKILL)
+    group = os.getpgid(pid)
+    os.killpg(group, signal.SIGKILL)
     wait_until(lambda: not alive(pid), what="the job to die")
     # another program now has the pid the emulator recorded (simulated: the record is pointed at it)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
@@ -129,7 +151,7 @@ def test_a_recycled_pid_is_never_killed(crashed, tmp_path):
             assert rows, "the emulator tracks its processes in its state"
             for key, doc in rows:
                 db.execute("UPDATE documents SET doc = ? WHERE key = ?",
-                           (doc.replace(f'"pid": {pid}', f'"pid": {bystander.pid}'), key))
+                           (doc.replace(f'"pid": {group}', f'"pid": {bystander.pid}'), key))
         with emulator(data_dir, timings=Timings.instant()) as emu:
             assert bystander.poll() is None and alive(bystander.pid)
             assert sdk_job(emu).execution_state == "failed"

@@ -494,22 +494,24 @@ def _after_a_crash(found: list) -> tuple[int | None, list[dict]]:
     if not found:
         return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}; it has no record of the job's "
                        "processes, which are gone."}]
-    last_stage = found[-1][0].stage
     still = [tracked.pid for tracked, running in found if running]
     if still:
         return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}. On restart the job's processes "
                        f"(process group {', '.join(map(str, still))}) were still running and were ended: the "
                        "job may have done part of its work; its outputs are on the share."}]
-    last = [tracked for tracked, _ in found if tracked.stage == last_stage and tracked.primary]
+    stage = "Job" if any(tracked.stage == "Job" for tracked, _ in found) else found[0][0].stage
+    last = [tracked for tracked, _ in found if tracked.stage == stage and tracked.primary]
     codes = [tracked.exit_code for tracked in last]
-    if last and all(code is not None for code in codes):  # it ended, and the emulator saw how
+    if last and all(code is not None for code in codes):  # it ended, and how was recorded
         failed = next((code for code in codes if code != 0), None)
-        if failed is None and last_stage == "Job":
+        if failed is None and stage == "Job":
             return 0, []
         if failed is not None:
-            code, message = (JOB_FAILED, JOB_FAILED_MESSAGE) if last_stage == "Job" else \
+            code, message = (JOB_FAILED, JOB_FAILED_MESSAGE) if stage == "Job" else \
                 (JOB_PREPARATION_FAILED, JOB_PREPARATION_FAILED_MESSAGE)
             return failed, [{"code": code, "message": message}]
+        return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}. Its job preparation had succeeded, "
+                       "but the job's own processes had not started."}]
     pids = ", ".join(str(tracked.pid) for tracked in last) or "?"
     return None, [{"code": PROCESSES_LOST, "message": f"{_CRASHED}. On restart the job's process (pid {pids}) had "
                    "ended, but its exit code was not recorded: the job may have finished its work; its outputs "

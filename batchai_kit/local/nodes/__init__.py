@@ -14,7 +14,7 @@ from ._model import JobResult, NodeLayout, RuntimeResolver, ShareResolver
 from ._process import TERMINATE_GRACE_SECONDS, ProcessHandle
 from ._setup import prepare_node
 from ._toolkits import tool_type
-from ._tracking import ProcessTracker, TrackedProcess, end_group, still_running
+from ._tracking import ProcessTracker, TrackedProcess, end_group, read_exit_code, still_running
 
 __all__ = [
     "JobResult",
@@ -27,6 +27,7 @@ __all__ = [
     "TrackedProcess",
     "end_group",
     "prepare_node",
+    "read_exit_code",
     "start_job",
     "still_running",
     "tool_type",

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from ._model import (
     StartError,
     words,
 )
-from ._tracking import ProcessTracker, TrackedProcess, boot_id, identity
+from ._tracking import ProcessTracker, TrackedProcess, boot_id, identity, recording_exit_code
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class ProcessHandle:
         self._terminate_requested = threading.Event()
         self._started = threading.Event()
         self._start_ticks: dict[int, int] = {}
+        self._exit_files: dict[int, Path] = {}  # by id() of the Launch as the stage built it
         self._thread = background_thread(self._supervise, f"batchai-node-{name}")
 
     @classmethod
@@ -205,7 +207,7 @@ class ProcessHandle:
             for launch in launches:
                 self._write(f"{stage.name}: starting {launch.label}: {describe(launch.argv)}", launch.node_id)
                 try:
-                    process = _popen(launch)
+                    process = _popen(self._recorded(launch))
                 except OSError as exc:
                     self._write(f"{stage.name}: cannot start {launch.label}: {exc.strerror}", launch.node_id)
                     for _, started in processes:
@@ -233,6 +235,16 @@ class ProcessHandle:
             if self._terminate_requested.wait(_TICK):
                 return codes
 
+    def _recorded(self, launch: Launch) -> Launch:
+        """*launch* under a shell that writes the exit code where a restart finds it, when tracked."""
+        if self._tracker is None or self._tracker.directory is None:
+            return launch
+        self._tracker.directory.mkdir(parents=True, exist_ok=True)
+        exit_file = self._tracker.directory / f"{uuid.uuid4().hex}.exit"
+        self._exit_files[id(launch)] = exit_file
+        argv = recording_exit_code(launch.argv, exit_file, launch.cwd, launch.env.get("PATH"))
+        return attrs.evolve(launch, argv=argv)
+
     def _track(self, stage: Stage, processes: list[_Running], started: bool = False) -> None:
         """Record the stage's process groups (and, once they ended, their exit codes) where a
         restart after a crash finds them."""
@@ -243,10 +255,13 @@ class ProcessHandle:
             if started:
                 found = identity(process.pid)
                 self._start_ticks[process.pid] = found.start_ticks if found is not None else -1
+            exit_file = self._exit_files.get(id(launch))
+            if code is not None and exit_file is not None:  # the store has the code now
+                exit_file.unlink(missing_ok=True)
             try:
                 self._tracker.record(TrackedProcess(
                     self._owner, process.pid, self._start_ticks.get(process.pid, -1), boot_id(), launch.label,
-                    stage.name, launch.primary, code))
+                    stage.name, launch.primary, code, str(exit_file or "")))
             except Exception:  # noqa: BLE001 - tracking must never stop a run; say so and go on
                 logger.exception("Cannot record process %s of %s", process.pid, self.name)
 

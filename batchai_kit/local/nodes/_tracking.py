@@ -9,7 +9,9 @@ that merely got a recycled pid, end the ones still running, and say what it foun
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ class TrackedProcess:
     stage: str
     primary: bool
     exit_code: int | None = None
+    exit_file: str = ""  # where the group's leader writes its exit code (see ``recording_exit_code``)
 
     def to_doc(self) -> dict:
         return attrs.asdict(self)
@@ -49,6 +52,37 @@ class ProcessTracker:
     ``record`` with its persisted state)."""
 
     record: Callable[[TrackedProcess], None]
+    directory: Path | None = None  # for exit-code files; None: none are written
+
+
+# The leader of a tracked group is this shell: it runs the command and writes its exit code to a
+# file, so a job that ends while the emulator is down (crashed) still leaves its result behind.
+_RECORDER = 'f=$1; shift; "$@"; c=$?; echo "$c" > "$f.tmp" && mv "$f.tmp" "$f"; exit "$c"'
+
+
+def recording_exit_code(argv: tuple[str, ...], exit_file: Path, cwd: Path, path: str | None) -> tuple[str, ...]:
+    """*argv* run by a shell that writes its exit code to *exit_file*. A command that cannot be
+    run raises OSError now, as starting it directly would."""
+    program = argv[0]
+    if "/" in program:
+        candidate = cwd / program
+        if not candidate.exists():
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if not candidate.is_file() or not os.access(candidate, os.X_OK):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), program)
+    elif shutil.which(program, path=path) is None:
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return ("/bin/sh", "-c", _RECORDER, "batchai-kit-exit-code", str(exit_file), *argv)
+
+
+def read_exit_code(tracked: TrackedProcess) -> int | None:
+    """The exit code the group's leader wrote, if it did."""
+    if not tracked.exit_file:
+        return None
+    try:
+        return int(Path(tracked.exit_file).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def identity(pid: int) -> TrackedProcess | None:
