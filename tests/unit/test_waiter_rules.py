@@ -33,20 +33,7 @@ from batchai_kit._waiter import (
 )
 from batchai_kit.errors import Timeout
 
-from . import canned_response
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from . import FakeClock, canned_response
 
 
 def waiter(clock: FakeClock, **kwargs) -> Waiter:
