@@ -1,7 +1,16 @@
 import os
 import shutil
+import signal
 
 import pytest
+
+
+def pytest_configure(config):
+    """A suite started in the background (``cmd &`` in a script) inherits SIGINT ignored, and so
+    would every process it starts (parallel workers, CLI runs): the Ctrl-C tests need Python's
+    own handling of it, as in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Set (to 1) where every runtime a test needs must be there: ./dev.sh test and CI set it. A test
 # whose runtime is missing then fails instead of skipping, so a broken install cannot pass.
