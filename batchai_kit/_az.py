@@ -65,6 +65,15 @@ class EmulatorTarget:
     client_id: str
     client_secret: str = attrs.field(repr=False)
     data_dir: str
+    storage_account: str = ""
+    storage_key: str = attrs.field(default="", repr=False)
+    files_endpoint: str = ""
+
+    @property
+    def storage_connection_string(self) -> str:
+        """For ``az storage``: the emulator's account at its path-style Files endpoint."""
+        return (f"DefaultEndpointsProtocol=https;AccountName={self.storage_account};AccountKey={self.storage_key};"
+                f"FileEndpoint={self.files_endpoint};")
 
     @classmethod
     def from_ready_file(cls, path: Path) -> EmulatorTarget:
@@ -85,7 +94,9 @@ class EmulatorTarget:
         if missing:
             raise ValidationError("ready file", str(path), f"lacks {', '.join(missing)}: it was written by an "
                                   "emulator without the sign-in authority; restart the emulator")
-        return cls(**{name: str(ready[name]) for name in needed})
+        storage = {name: str(ready[name]) for name in ("storage_account", "storage_key", "files_endpoint")
+                   if ready.get(name)}
+        return cls(**{name: str(ready[name]) for name in needed}, **storage)
 
     def facts(self) -> dict:
         """What identifies the sign-in (a change means the configuration must be redone)."""
@@ -130,6 +141,10 @@ class AzSession:
             env.pop(name, None)  # the user's real service principal is not this one
         env.update({"AZURE_CONFIG_DIR": str(self.config_dir), "REQUESTS_CA_BUNDLE": self.target.ca_cert,
                     "AZURE_CORE_COLLECT_TELEMETRY": "no", "AZURE_CORE_INSTANCE_DISCOVERY": "false"})
+        if self.target.storage_key:  # `az storage ...` reaches the emulator's account with no options
+            env["AZURE_STORAGE_CONNECTION_STRING"] = self.target.storage_connection_string
+            env.pop("AZURE_STORAGE_ACCOUNT", None)
+            env.pop("AZURE_STORAGE_KEY", None)
         env.pop("CURL_CA_BUNDLE", None)  # requests prefers REQUESTS_CA_BUNDLE, but be unambiguous
         return env
 

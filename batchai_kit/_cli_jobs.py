@@ -1,4 +1,4 @@
-"""``batchai-kit job list|show|logs|files|download|terminate|delete``: jobs that already exist."""
+"""``batchai-kit job list|show|wait|logs|files|download|terminate|delete``: jobs that already exist."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def job_fields(model: Any, experiment: str) -> list[tuple[str, Any]]:
 
 @click.group("job")
 def job() -> None:
-    """Jobs of a workspace: list, show, logs, files, download, terminate, delete."""
+    """Jobs of a workspace: list, show, wait, logs, files, download, terminate, delete."""
 
 
 @job.command("list")
@@ -153,6 +153,24 @@ def job_logs(name: str, experiment: str, file: str, directory_id: str, follow: b
         click.echo(json.dumps({"job": name, "directoryId": directory_id, "file": file, "text": text}, indent=2))
     else:
         click.echo(text, nl=False)
+
+
+@job.command("wait")
+@job_options
+@click.option("--timeout", type=click.FloatRange(min=1), default=7 * 24 * 3600.0, show_default=True,
+              help="Seconds to wait.")
+@click.option("--stream", "stream", is_flag=True, help="Print the job's stdout.txt while waiting.")
+def wait_job(name: str, experiment: str, timeout: float, stream: bool, **where: Any) -> None:
+    """Wait until a job ends; exit with its exit code, as `run` does."""
+    from ._cli_run import job_exit_status
+
+    with reported_errors():
+        live = _job(where, experiment, name)
+        model = live.wait(timeout, stream="stdout.txt" if stream else None, on_line=click.echo, check=False)
+        failure = live.failure() if model.execution_state == "failed" else None
+    code = job_exit_status(model, failure, lambda text: click.echo(text, err=True))
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 @job.command("files")

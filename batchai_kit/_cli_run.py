@@ -282,15 +282,18 @@ def _download(job: Any, model: Any, destination: Path) -> int:
 
 
 def _finish(outcome: dict[str, Any], name: str, keep: bool) -> int:
-    model = outcome["model"]
+    return job_exit_status(outcome["model"], outcome.get("failure"), say)
+
+
+def job_exit_status(model: Any, failure: Any, tell: Any) -> int:
+    """The exit status for a finished job: 0, its own exit code, or 1; said on stderr."""
     info = model.execution_info
     exit_code = info.exit_code if info else None
     if model.execution_state == "succeeded":
-        say(f"Job {name} succeeded (exit code {exit_code if exit_code is not None else 0})")
+        tell(f"Job {model.name} succeeded (exit code {exit_code if exit_code is not None else 0})")
         return ExitCode.OK
-    failure = outcome.get("failure")
     if exit_code is not None and 0 < exit_code < 256:
         report(f"{failure} (exit code {exit_code}, passed on as this command's exit status)")
-        return exit_code
+        return int(exit_code)
     report(f"{failure} (no exit code of its own: this command exits with {int(ExitCode.JOB_FAILED)})")
     return ExitCode.JOB_FAILED

@@ -519,7 +519,7 @@ class Azure:
         return {
             "base_url": self.arm_endpoint,
             "credential_scopes": self.scopes,
-            "transport": _transport(self.verify),
+            "transport": _transport(self.verify, loopback=self.is_emulator),
             "polling_interval": sdk_polling_interval(self.poll_interval or DEFAULT_SDK_POLLING_INTERVAL),
             "retry_policy": arm_retry_policy(self.retry()),
         }
@@ -600,8 +600,17 @@ def _transport_class() -> type:
     return _Transport
 
 
-def _transport(verify: bool | str) -> Any:
-    return _transport_class()(connection_verify=verify)
+def _transport(verify: bool | str, *, loopback: bool = False) -> Any:
+    """azure-core's transport. On loopback (the emulator) its requests Session ignores the
+    environment: no proxy applies there, and looking up proxies, .netrc and CA bundles in the
+    environment on every request was a tenth of a request's CPU."""
+    if not loopback:
+        return _transport_class()(connection_verify=verify)
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    return _transport_class()(connection_verify=verify, session=session, session_owner=True)
 
 
 def _file_session(verify: bool | str) -> Any:

@@ -91,6 +91,8 @@ class _Response:
         self._headers: list[tuple[str, str]] = []
         self.started = False
         self._chunked = False
+        self._declared: int | None = None  # Content-Length, when the application gave one
+        self._sent = 0
 
     def start(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info:
@@ -114,6 +116,8 @@ class _Response:
         for name, value in self._headers:
             handler.send_header(name, value)
             names.add(name.lower())
+            if name.lower() == "content-length" and value.strip().isdigit():
+                self._declared = int(value)
         has_body = handler.command != "HEAD" and code >= 200 and code not in _NO_BODY_STATUSES
         if has_body and "content-length" not in names:
             if handler.request_version == "HTTP/1.1":
@@ -136,6 +140,7 @@ class _Response:
 
     def write(self, data: bytes) -> None:
         assert isinstance(data, bytes), "applications must write bytes"
+        self._sent += len(data)
         if not self.started:
             self._send_head(data)
         elif data:
@@ -146,4 +151,8 @@ class _Response:
             self._send_head(b"")
         if self._chunked:
             self._handler.wfile.write(b"0\r\n\r\n")
+        elif self._declared is not None and self._handler.command != "HEAD" and self._sent != self._declared:
+            # A body shorter (a file truncated while read) or longer than announced: only closing
+            # tells the client, which would otherwise wait for the missing bytes.
+            self._handler.close_connection = True
 

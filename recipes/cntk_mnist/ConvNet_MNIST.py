@@ -18,7 +18,7 @@ Standard output, one line per event, flushed as printed::
     Held-out error after each epoch: 1000 of the 2000 test samples
     Epoch 1/15: loss 0.4397, error 13.56%, held-out error 3.70%, 1125 samples/s
     ...
-    Epoch 15/15: loss 0.0108, error 0.31%, held-out error 1.60%, 937 samples/s
+    Epoch 15/15: loss 0.0108, error 0.31%, held-out error 1.90%, 937 samples/s
     Final test error: 1.65% (2000 samples)
     Model saved: OUTPUT_DIR/ConvNet_MNIST.dnn
     Elapsed: 128.2 s

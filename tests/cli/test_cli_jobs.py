@@ -215,3 +215,21 @@ def test_raw_get_bodies_of_the_wire_read_back_as_specs(cli, finished, ready_file
     spec = bk.ClusterSpec.from_json(cluster_body, azure=azure)  # the key the GET leaves out is the connection's
     assert spec.vm_size == "STANDARD_D1" and [share.name for share in spec.mounts] == ["runshare"]
     assert spec.admin(azure.admin).admin_user_name  # the body's name, with the connection's credential
+
+
+def test_job_wait_exits_with_the_jobs_code(cli, finished, running):
+    assert cli("job", "wait", finished, *WHERE, "-e", EXPERIMENT).exit_code == 0
+    # a running job: terminated meanwhile, it ends without an exit code of its own
+    running.terminate()
+    waited = cli("job", "wait", running.name, *WHERE, "-e", EXPERIMENT, "--stream")
+    assert waited.exit_code == ExitCode.JOB_FAILED, waited.stderr
+    assert "JobTerminated" in waited.stderr
+
+
+def test_job_wait_passes_a_failed_jobs_exit_code(cli, tmp_path):
+    job = write_json(tmp_path / "job.json", custom_job_body("exit 9"))
+    result = cli("run", "--job", str(job), "--cluster", str(write_json(tmp_path / "cluster.json", cluster_body())),
+                 *WHERE, "-e", EXPERIMENT, "-c", "c1", "-n", "nine", "--keep", "--no-download")
+    assert result.exit_code == 9
+    waited = cli("job", "wait", "nine", *WHERE, "-e", EXPERIMENT)
+    assert waited.exit_code == 9 and "exit code 9" in waited.stderr

@@ -79,8 +79,4 @@ class Az:
 
 @pytest.fixture(scope="session")
 def az(running_emulator, ready, az_executable):
-    env = dict(os.environ)
-    env["AZURE_STORAGE_CONNECTION_STRING"] = (
-        f"DefaultEndpointsProtocol=https;AccountName={ready['storage_account']};"
-        f"AccountKey={ready['storage_key']};FileEndpoint={ready['files_endpoint']};")
-    return Az(running_emulator, az_executable, env)
+    return Az(running_emulator, az_executable, dict(os.environ))  # batchai-kit az points az storage at it

@@ -82,6 +82,11 @@ class World:
         return root
 
 
+# One module-scoped world (an emulator, a cluster block and a job): keep this module on one
+# parallel worker (--dist loadgroup), or each worker builds it again, and again when it comes back.
+pytestmark = pytest.mark.xdist_group("bad_input_world")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad-input")

@@ -9,7 +9,8 @@ import vcr
 import batchai_kit.testing as kit
 from batchai_kit.testing import _cassette, _scrub
 
-LONG = "x" * 112 + " tail"  # folded at 120 columns, not at 121
+LONG = "x" * 106 + " tail"  # as a status message: folded at 120 columns, not at 121
+WORDS = "word " * 19 + "end"  # 98 characters: folded at 80 columns, not at 120
 
 CASSETTE = {"version": 1, "interactions": [
     {"request": {"method": "PUT", "uri": "https://batchai-kit.emulator/jobs/j1", "body": '{"b":2,"a":1}',
@@ -23,6 +24,10 @@ CASSETTE = {"version": 1, "interactions": [
      "response": {"status": {"code": 200, "message": LONG},
                   "headers": {"Content-Type": ["text/plain"]},
                   "body": {"string": '{"a":1}\nd\u00e9j\u00e0 vu\n'}}},
+    {"request": {"method": "GET", "uri": "https://batchai-kit.emulator/share/list.txt", "body": None, "headers": {}},
+     "response": {"status": {"code": 200, "message": WORDS},
+                  "headers": {"Content-Type": ["text/plain"]},
+                  "body": {"string": '[1,2]'}}},
 ]}
 
 SAVED = """\
@@ -73,7 +78,7 @@ interactions:
   response:
     status:
       code: 200
-      message: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+      message: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
         tail
     headers:
       Content-Type:
@@ -82,6 +87,20 @@ interactions:
       string: |
         {"a":1}
         d\u00e9j\u00e0 vu
+- request:
+    method: GET
+    uri: https://batchai-kit.emulator/share/list.txt
+    body: null
+    headers: {}
+  response:
+    status:
+      code: 200
+      message: word word word word word word word word word word word word word word word word word word word end
+    headers:
+      Content-Type:
+      - text/plain
+    body:
+      string: '[1,2]'
 """
 
 
@@ -95,7 +114,8 @@ def test_a_saved_cassette_reads_back_as_saved():
     loaded = _cassette.SERIALIZER.deserialize(SAVED)
     assert loaded["version"] == 1
     assert [i["request"]["uri"] for i in loaded["interactions"]] == [
-        "https://batchai-kit.emulator/jobs/j1", "https://batchai-kit.emulator/share/log.txt"]
+        "https://batchai-kit.emulator/jobs/j1", "https://batchai-kit.emulator/share/log.txt",
+        "https://batchai-kit.emulator/share/list.txt"]
     assert loaded["interactions"][1]["response"]["body"]["string"] == '{"a":1}\nd\u00e9j\u00e0 vu\n'
     assert _cassette.SERIALIZER.serialize(loaded) == SAVED
 

@@ -10,6 +10,7 @@ extra GET to a recorded URL, a cluster block that no longer terminates its runni
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -65,6 +66,25 @@ DELETE_WITHOUT_WAITING = '''
 original = GpuCluster.delete
 monkeypatch.setattr(GpuCluster, "delete", lambda self, wait=True: original(self, wait=False))
 '''
+
+
+@pytest.fixture
+def pytester(pytester, monkeypatch):
+    """pytester, whose in-process sessions keep what they import, but for the replayed tests.
+
+    pytester drops every module a session imported once it ends; the next session then imports
+    some of them again while the modules kept from before still hold the old ones (the SDKs' HTTP
+    stack is imported lazily), and vcrpy's patches miss the requests. Keeping them, as one pytest
+    run would, makes each session see one consistent set of modules.
+    """
+    from _pytest import pytester as pytester_module
+
+    def restore(snapshot):
+        for name in [name for name in sys.modules if name.split(".")[0] == "replayed"]:
+            del sys.modules[name]
+
+    monkeypatch.setattr(pytester_module.SysModulesSnapshot, "restore", restore)
+    return pytester
 
 
 def replay(pytester: pytest.Pytester, module: str, test: str, patch: str, *, lenient: bool = False):

@@ -18,7 +18,8 @@ with open(os.environ["FAKE_AZ_LOG"], "a") as log:
     log.write(json.dumps({{"argv": sys.argv[1:], "stdin": sys.stdin.read() if "@-" in sys.argv else None,
                           "config_dir": os.environ.get("AZURE_CONFIG_DIR"),
                           "ca": os.environ.get("REQUESTS_CA_BUNDLE"),
-                          "user_secret": os.environ.get("AZURE_CLIENT_SECRET")}}) + "\\n")
+                          "user_secret": os.environ.get("AZURE_CLIENT_SECRET"),
+                          "storage": os.environ.get("AZURE_STORAGE_CONNECTION_STRING")}}) + "\\n")
 if os.environ.get("FAKE_AZ_FAIL") and sys.argv[1:3] == os.environ["FAKE_AZ_FAIL"].split():
     sys.stderr.write("ERROR: refused, the secret was {secret}\\n")
     sys.exit(3)
@@ -29,7 +30,8 @@ sys.exit(int(os.environ.get("FAKE_AZ_EXIT", "0")))
 def ready_file(tmp_path, **changes):
     ready = {"arm_endpoint": "https://127.0.0.1:4443", "subscription_id": "sub-1", "ca_cert": "/ca.pem",
              "tenant_id": "tenant-1", "client_id": "client-1", "client_secret": SECRET,
-             "data_dir": str(tmp_path / "data"), **changes}
+             "data_dir": str(tmp_path / "data"), "storage_account": "batchaikitlocal",
+             "storage_key": "a2V5", "files_endpoint": "https://127.0.0.1:4443/batchaikitlocal", **changes}
     path = tmp_path / "ready.json"
     path.write_text(json.dumps(ready))
     path.chmod(0o600)
@@ -98,6 +100,15 @@ def test_run_passes_the_arguments_and_returns_azs_exit_code(tmp_path, fake_az, m
     session = AzSession(EmulatorTarget.from_ready_file(ready_file(tmp_path)), fake_az)
     assert session.run(["batchai", "cluster", "list", "-g", "rg", "-w", "ws"]).returncode == 7
     assert calls(tmp_path)[-1]["argv"] == ["batchai", "cluster", "list", "-g", "rg", "-w", "ws"]
+
+
+def test_az_storage_reaches_the_emulators_account_by_connection_string(tmp_path, fake_az, monkeypatch):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "AccountName=mine;AccountKey=real")
+    session = AzSession(EmulatorTarget.from_ready_file(ready_file(tmp_path)), fake_az)
+    session.run(["storage", "share", "create", "-n", "data"])
+    assert calls(tmp_path)[-1]["storage"] == ("DefaultEndpointsProtocol=https;AccountName=batchaikitlocal;"
+                                             "AccountKey=a2V5;FileEndpoint=https://127.0.0.1:4443/batchaikitlocal;")
+    assert "a2V5" not in repr(session.target)
 
 
 def test_the_cli_command_runs_az_and_exits_with_its_code(tmp_path, fake_az):

@@ -158,7 +158,7 @@ def test_invalid_json_error_shows_no_secret(write_json):
 
 
 def test_building_clients_logs_no_secret(caplog, monkeypatch, ready_file):
-    monkeypatch.setattr(_connection, "_transport", lambda verify: CannedTransport((200, {"value": []})))
+    monkeypatch.setattr(_connection, "_transport", lambda verify, **_: CannedTransport((200, {"value": []})))
     caplog.set_level(logging.DEBUG)
     azure = Azure.from_ready_file(ready_file)
     list(azure.batchai().workspaces.list())
@@ -351,7 +351,7 @@ def canned(monkeypatch):
     """Clients built by Azure talk to a CannedTransport; records the verify they were given."""
     made = {}
 
-    def transport(verify):
+    def transport(verify, **_):
         made["verify"] = verify
         made["transport"] = CannedTransport(*made.pop("answers"))
         return made["transport"]
