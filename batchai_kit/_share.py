@@ -159,6 +159,8 @@ class FileShare(EnsuredResource):
     # A create was sent and not (yet) answered: see LiveResource._claim_unconfirmed.
     creating: bool = attrs.field(default=False, init=False, repr=False)
     _service: Any = attrs.field(default=None, init=False, repr=False)
+    # FileServices of finished transfers' workers, with their open connections (see _transfer)
+    _idle_services: list[Any] = attrs.field(factory=list, init=False, repr=False)
 
     kind: ClassVar[str] = "share"
     # Entries asked for per listing request; 5000 is the service's maximum.

@@ -159,12 +159,20 @@ def _in_parallel(
     share: FileShare, work: Callable[[Any, _Item], T], items: list[_Item], workers: int
 ) -> list[T]:
     """``work(files, item)`` for every item on ``workers`` threads, each with its own
-    FileService; the first error stops the rest and is raised."""
+    FileService; the first error stops the rest and is raised. The FileServices are kept on the
+    share for its next transfer: their connections stay open (a new one costs a TLS handshake,
+    and a big file opens ``max_connections`` of them)."""
     local = threading.local()
+    lent: list[Any] = []
 
     def run(item: _Item) -> T:
         if getattr(local, "files", None) is None:
-            local.files = share.azure.file_service()
+            with _IDLE_SERVICES_LOCK:
+                local.files = share._idle_services.pop() if share._idle_services else None
+            if local.files is None:
+                local.files = share.azure.file_service()
+            with _IDLE_SERVICES_LOCK:
+                lent.append(local.files)
         return work(local.files, item)
 
     pool = concurrent.futures.ThreadPoolExecutor(
@@ -178,6 +186,11 @@ def _in_parallel(
         return [future.result() for future in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        with _IDLE_SERVICES_LOCK:
+            share._idle_services.extend(lent)
+
+
+_IDLE_SERVICES_LOCK = threading.Lock()
 
 
 # --- uploads ----------------------------------------------------------------------------------
