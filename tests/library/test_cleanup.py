@@ -228,9 +228,11 @@ def test_an_interrupt_that_propagates_is_raised_once_and_then_forgotten(workspac
 def test_an_interrupt_caught_outside_any_block_is_not_raised_later(azure, journal):
     with contextlib.suppress(KeyboardInterrupt):
         signal.raise_signal(signal.SIGINT)  # no block open: Python's own handler
+    ran = []
     with bk.Workspace(azure, GROUP, WORKSPACE, location="eastus", journal=journal) as ws, \
-            ws.gpu_cluster("c1", nodes=1):
-        pass
+            ws.gpu_cluster("c1", nodes=1) as cluster:
+        ran.append(cluster.created_here)
+    assert ran == [True]  # both blocks ran and ended without the old interrupt coming back
 
 
 def test_a_users_own_sigint_handler_is_left_alone(workspace):

@@ -113,15 +113,16 @@ def _stat(pid: int) -> tuple[str, int, int, int] | None:
 def still_running(tracked: TrackedProcess) -> bool:
     """Whether the process group *tracked* names still has a live member that is ours.
 
-    Its leader must have the recorded start time (a pid reused by another program has a later
-    one); with the leader gone, the group's id cannot have been reused while members remain, so
-    any live member of that group and session, started no earlier than the leader, is ours.
+    A live leader must have the recorded start time (a pid reused by another program has a later
+    one). With the leader dead (a zombie) or gone, the group's id cannot have been reused while
+    members remain, so any live member of that group and session, started no earlier than the
+    leader, is ours.
     """
     if tracked.boot_id and tracked.boot_id != boot_id():
         return False  # the machine rebooted: nothing of that run survives
     leader = _stat(tracked.pid)
-    if leader is not None:
-        return leader[0] != "Z" and leader[3] == tracked.start_ticks
+    if leader is not None and leader[0] != "Z":
+        return leader[3] == tracked.start_ticks
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             member = _stat(int(entry.name))
@@ -141,6 +142,9 @@ def end_group(tracked: TrackedProcess, grace: float) -> None:
         time.sleep(_TICK)
     if still_running(tracked):
         _killpg(tracked.pid, signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        while still_running(tracked) and time.monotonic() < deadline:
+            time.sleep(_TICK)
 
 
 def _killpg(pgid: int, sig: int) -> None:
