@@ -30,18 +30,14 @@ def canned_response(request, status: int, body: object = b"", headers: dict | No
     return RequestsTransportResponse(request, raw)
 
 
-class CannedTransport(HttpTransport):
-    """Answers each request with the next canned (status, body, headers); records the requests."""
+class FakeTransport(HttpTransport):
+    """A transport that sends nothing: subclasses answer ``send``; sleeps are recorded, not slept."""
 
-    def __init__(self, *answers: tuple):
-        self.answers = list(answers)
-        self.requests = []
-        self.slept = []
+    def __init__(self) -> None:
+        self.slept: list[float] = []
 
     def send(self, request, **kwargs):
-        self.requests.append(request)
-        status, body, *rest = self.answers.pop(0)
-        return canned_response(request, status, body, rest[0] if rest else None)
+        raise NotImplementedError
 
     def sleep(self, duration):
         self.slept.append(duration)
@@ -54,6 +50,20 @@ class CannedTransport(HttpTransport):
 
     def __exit__(self, *exc):
         pass
+
+
+class CannedTransport(FakeTransport):
+    """Answers each request with the next canned (status, body, headers); records the requests."""
+
+    def __init__(self, *answers: tuple):
+        super().__init__()
+        self.answers = list(answers)
+        self.requests = []
+
+    def send(self, request, **kwargs):
+        self.requests.append(request)
+        status, body, *rest = self.answers.pop(0)
+        return canned_response(request, status, body, rest[0] if rest else None)
 
 
 class FakeCredential:

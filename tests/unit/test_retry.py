@@ -11,7 +11,7 @@ import threading
 import pytest
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.pipeline import Pipeline
-from azure.core.pipeline.transport import HttpRequest, HttpTransport
+from azure.core.pipeline.transport import HttpRequest
 from azure.storage.common._http import HTTPRequest, HTTPResponse
 from azure.storage.common.models import LocationMode, RetryContext
 
@@ -33,7 +33,7 @@ from batchai_kit._waiter import (
     retry_for,
 )
 
-from . import FakeClock, canned_response
+from . import FakeClock, FakeTransport, canned_response
 
 
 def policy(clock: FakeClock, **kwargs) -> TransientRetry:
@@ -312,13 +312,13 @@ def test_an_unseekable_stream_cannot_be_rewound():
 # --- the azure-core policy -------------------------------------------------------------------------
 
 
-class ScriptedTransport(HttpTransport):
+class ScriptedTransport(FakeTransport):
     """Answers each request with the next item: (status, headers) or an exception to raise."""
 
     def __init__(self, *script):
+        super().__init__()
         self.script = list(script)
         self.sent = []
-        self.slept: list[float] = []
 
     def send(self, request, **kwargs):
         self.sent.append((request.method, request.body))
@@ -327,18 +327,6 @@ class ScriptedTransport(HttpTransport):
             raise item
         status, headers = item
         return canned_response(request, status, {"status": status}, headers)
-
-    def sleep(self, duration):
-        self.slept.append(duration)
-
-    def open(self):
-        pass
-
-    def close(self):
-        pass
-
-    def __exit__(self, *exc):
-        pass
 
 
 def run_pipeline(retry: TransientRetry, *script, method="GET", body=None):

@@ -13,7 +13,7 @@ import time
 import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline import Pipeline
-from azure.core.pipeline.transport import HttpRequest, HttpTransport
+from azure.core.pipeline.transport import HttpRequest
 from azure.storage.common._http import HTTPRequest, HTTPResponse
 from azure.storage.common.models import LocationMode, RetryContext
 
@@ -33,7 +33,7 @@ from batchai_kit._waiter import (
 )
 from batchai_kit.errors import Timeout
 
-from . import FakeClock, canned_response
+from . import FakeClock, FakeTransport, canned_response
 
 
 def waiter(clock: FakeClock, **kwargs) -> Waiter:
@@ -162,10 +162,10 @@ def test_the_remote_retry_pacing_keeps_the_budget_it_is_given():
 
 # --- what the retries log ----------------------------------------------------------------------------
 
-class OneFailure(HttpTransport):
+class OneFailure(FakeTransport):
     def __init__(self, failure):
+        super().__init__()
         self.failure = failure
-        self.slept: list[float] = []
 
     def send(self, request, **kwargs):
         failure, self.failure = self.failure, None
@@ -174,18 +174,6 @@ class OneFailure(HttpTransport):
         if failure is not None:
             return canned_response(request, failure, {})
         return canned_response(request, 200, {})
-
-    def sleep(self, duration):
-        self.slept.append(duration)
-
-    def open(self):
-        pass
-
-    def close(self):
-        pass
-
-    def __exit__(self, *exc):
-        pass
 
 
 def run_once(failure, url="https://example.test/thing?sig=secret&next=a?b"):
