@@ -255,10 +255,10 @@ def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EP
     """
     if epochs < 1:
         raise ValidationError("epochs", epochs, "must be at least 1")
-    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
-        raise ValidationError("nodes", nodes, "must be a whole number of at least 1")
-    for field, value in (("processes", processes), ("threads", threads)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+    for field, value in (("nodes", nodes), ("processes", processes), ("threads", threads)):
+        if field == "processes" and value is None:  # the default: one rank per node
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValidationError(field, value, "must be a whole number of at least 1")
     rank_count = processes or nodes
     events = events or Events()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from batchai_kit import quickstart
 from batchai_kit.quickstart import Epoch, Rank, parse_log, parse_ranks, recipe_dir
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -150,3 +151,14 @@ def test_with_no_install_and_no_cntk_runtime_it_says_how_to_get_it_before_creati
     assert "Nothing was created" in result.stderr
     assert not (tmp_path / "out" / "emulator").exists()  # not even an emulator was started
     assert not (tmp_path / "no-runtime-here").exists()
+
+
+@pytest.mark.parametrize("settings", [{"nodes": 0}, {"nodes": None}, {"nodes": True}, {"processes": 0},
+                                      {"processes": 1.5}, {"threads": None}, {"threads": "2"}])
+def test_bad_node_process_and_thread_counts_are_refused_before_anything_starts(tmp_path, settings):
+    from batchai_kit.errors import ValidationError
+
+    field = next(iter(settings))
+    with pytest.raises(ValidationError, match=f"^{field}=.*must be a whole number of at least 1"):
+        quickstart.run(None, tmp_path / "out", **settings)  # no connection: refused before it is used
+    assert not (tmp_path / "out").exists()
