@@ -27,10 +27,13 @@ _POOL_SIZE = 16  # a FileService sends a big file's ranges on up to max_connecti
 class Urllib3StorageClient:
     """A drop-in for ``azure.storage.common._http.httpclient._HTTPClient``."""
 
-    def __init__(self, protocol: str, host: str, *, verify: bool | str, timeout: Any):
+    def __init__(self, protocol: str, host: str, *, verify: bool | str, timeout: Any, session: Any = None):
         import urllib3
 
         self.protocol = protocol
+        # The requests Session this client stands in for, for code that reads ``FileService.request_session``
+        # (it sends nothing).
+        self.session = session
         self.timeout = timeout
         self.proxies = None
         self._pools: dict[str, Any] = {}
@@ -95,10 +98,10 @@ class Urllib3StorageClient:
 
 def _default_ca_bundle() -> str:
     """What requests trusts when the environment is honoured: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
-    else certifi's bundle."""
-    import certifi
+    else requests' own (certifi's) bundle."""
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH
 
 
 def use_urllib3(service: Any, endpoint: str, verify: bool | str, session: Any) -> None:
@@ -111,4 +114,5 @@ def use_urllib3(service: Any, endpoint: str, verify: bool | str, session: Any) -
             return
     current = service._httpclient
     host = urlsplit(endpoint).netloc
-    service._httpclient = Urllib3StorageClient(current.protocol, host, verify=verify, timeout=current.timeout)
+    service._httpclient = Urllib3StorageClient(current.protocol, host, verify=verify, timeout=current.timeout,
+                                               session=current.session)
