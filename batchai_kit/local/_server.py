@@ -111,7 +111,7 @@ class _HardenedServer(ThreadedWSGIServer):
                     if self._stop_asked:
                         break
                     if any(key.fileobj is self.socket for key, _ in ready):
-                        self._handle_request_noblock()
+                        self._handle_request_noblock()  # type: ignore[attr-defined]  # socketserver's, untyped
         finally:
             self._stop_asked = False
             self._stopped.set()
