@@ -60,10 +60,10 @@ def test_parse_log_reads_the_held_out_error_of_each_epoch_and_the_ranks():
 
 @pytest.mark.cntk
 def test_quickstart_trains_downloads_the_model_plots_and_leaves_no_cluster(tmp_path, cntk_runtime):
-    result = run_quickstart(tmp_path, "--epochs", "2", "--train-digits", "1000", "--test-digits", "200")
+    result = run_quickstart(tmp_path, "--epochs", "2", "--train-digits", "200", "--test-digits", "100")
     assert result.returncode == 0, result.stdout + result.stderr
     out = tmp_path / "out"
-    assert "Test error: " in result.stdout and "on 200 held-out digits after 2 epochs" in result.stdout
+    assert "Test error: " in result.stdout and "on 100 held-out digits after 2 epochs" in result.stdout
     assert "Epoch 2/2" in result.stdout  # streamed live from the job's stdout.txt
     assert "sig=" not in result.stdout  # download links are shown without their SAS token
     assert (out / "model" / "ConvNet_MNIST.dnn").stat().st_size > 10_000
@@ -74,17 +74,17 @@ def test_quickstart_trains_downloads_the_model_plots_and_leaves_no_cluster(tmp_p
 
 @pytest.mark.cntk
 def test_the_two_node_quickstart_trains_data_parallel_with_both_ranks_in_the_log(tmp_path, cntk_runtime):
-    result = run_quickstart(tmp_path, "--nodes", "2", "--epochs", "2", "--train-digits", "1000",
-                            "--test-digits", "200")
+    result = run_quickstart(tmp_path, "--nodes", "2", "--epochs", "2", "--train-digits", "200",
+                            "--test-digits", "100")
     assert result.returncode == 0, result.stdout + result.stderr
     log = (tmp_path / "out" / "logs" / "stdout.txt").read_text()
     assert "2 ranks (data parallel)" in log
     ranks = parse_ranks(log)
-    assert [(r.index, r.count, r.samples_per_epoch) for r in ranks] == [(0, 2, 500), (1, 2, 500)]
+    assert [(r.index, r.count, r.samples_per_epoch) for r in ranks] == [(0, 2, 100), (1, 2, 100)]
     epochs, error, samples = parse_log(log)
     assert [e.number for e in epochs] == [1, 2] and all(e.held_out_error is not None for e in epochs)
-    assert log.count("Final test error") == 1 and samples == 200  # rank 0 alone evaluates and reports
-    assert epochs[-1].held_out_error == error  # 200 test digits: the per-epoch subset is all of them
+    assert log.count("Final test error") == 1 and samples == 100  # rank 0 alone evaluates and reports
+    assert epochs[-1].held_out_error == error  # 100 test digits: the per-epoch subset is all of them
     assert "Data-parallel: 2 MPI ranks" in result.stdout
     assert (tmp_path / "out" / "model" / "ConvNet_MNIST.dnn").stat().st_size > 10_000
     assert resources_left(tmp_path / "out" / "emulator") == ([], [])
@@ -120,7 +120,7 @@ def test_the_training_script_gives_the_same_figures_twice(tmp_path, cntk_runtime
 
 @pytest.mark.cntk
 def test_quickstart_keep_leaves_the_workspace_but_never_the_cluster(tmp_path, cntk_runtime):
-    result = run_quickstart(tmp_path, "--epochs", "1", "--train-digits", "300", "--test-digits", "100", "--keep")
+    result = run_quickstart(tmp_path, "--epochs", "1", "--train-digits", "100", "--test-digits", "50", "--keep")
     assert result.returncode == 0, result.stdout + result.stderr
     groups, clusters = resources_left(tmp_path / "out" / "emulator")
     assert groups == ["batchaiquickstart"] and clusters == []
