@@ -568,6 +568,7 @@ class Azure:
         """An ``azure.storage.file.FileService`` for the storage account, with the library's retry."""
         from azure.storage.file import FileService
 
+        from ._files_http import use_urllib3
         from ._logging import quiet_expected_storage_errors
 
         quiet_expected_storage_errors()  # its ERROR lines for a 404 look-up or a 409 create are not errors
@@ -576,8 +577,10 @@ class Azure:
             f"DefaultEndpointsProtocol={urlsplit(endpoint).scheme};AccountName={self.storage_account};"
             f"AccountKey={self.storage_key};FileEndpoint={endpoint};"
         )
-        service = FileService(connection_string=connection_string, request_session=_file_session(self.verify))
+        session = _file_session(self.verify)
+        service = FileService(connection_string=connection_string, request_session=session)
         service.retry = file_service_retry(self.retry())
+        use_urllib3(service, endpoint, self.verify, session)
         return service
 
 

@@ -161,30 +161,49 @@ def _in_parallel(
     """``work(files, item)`` for every item on ``workers`` threads, each with its own
     FileService; the first error stops the rest and is raised. The FileServices are kept on the
     share for its next transfer: their connections stay open (a new one costs a TLS handshake,
-    and a big file opens ``max_connections`` of them)."""
-    local = threading.local()
+    and a big file opens ``max_connections`` of them).
+
+    Each thread takes the next item until none is left (or one failed): one task per thread,
+    not one per item, so thousands of small files cost no futures or wake-ups of their own."""
+    if not items:
+        return []
+    results: list[Any] = [None] * len(items)
+    pending = iter(enumerate(items))
+    taking = threading.Lock()
+    failed = threading.Event()
     lent: list[Any] = []
 
-    def run(item: _Item) -> T:
-        if getattr(local, "files", None) is None:
-            with _IDLE_SERVICES_LOCK:
-                local.files = share._idle_services.pop() if share._idle_services else None
-            if local.files is None:
-                local.files = share.azure.file_service()
-            with _IDLE_SERVICES_LOCK:
-                lent.append(local.files)
-        return work(local.files, item)
+    def next_item() -> tuple[int, _Item] | None:
+        with taking:
+            return None if failed.is_set() else next(pending, None)
 
+    def run() -> None:
+        with _IDLE_SERVICES_LOCK:
+            files = share._idle_services.pop() if share._idle_services else None
+        if files is None:
+            files = share.azure.file_service()
+        with _IDLE_SERVICES_LOCK:
+            lent.append(files)
+        try:
+            while (taken := next_item()) is not None:
+                index, item = taken
+                results[index] = work(files, item)
+        except BaseException:
+            failed.set()
+            raise
+
+    threads = max(1, min(workers, len(items)))
     pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(items))), thread_name_prefix=f"share-{share.name}",
+        max_workers=threads, thread_name_prefix=f"share-{share.name}",
         initializer=block_interrupts_in_this_thread,
     )
     try:
-        futures = [pool.submit(run, item) for item in items]
+        futures = [pool.submit(run) for _ in range(threads)]
         for future in concurrent.futures.as_completed(futures):
             future.result()
-        return [future.result() for future in futures]
+        return results
     finally:
+        failed.set()  # an interrupt here: the threads finish the item they have and stop
         pool.shutdown(wait=True, cancel_futures=True)
         with _IDLE_SERVICES_LOCK:
             share._idle_services.extend(lent)

@@ -271,51 +271,68 @@ def run(azure: Any, workdir: str | os.PathLike[str], *, epochs: int = DEFAULT_EP
     recipe = recipe_dir()
     name = job_name or datetime.datetime.now(datetime.timezone.utc).strftime("mnist-%Y%m%d-%H%M%S")
     cleanup = "keep" if keep else "delete"
-    # Two things run beside the main flow: staging the sample while the runtime is checked (a
-    # subprocess importing cntk), and drawing the curve while the resources are deleted.
+    # Things run beside the main flow on a helper thread: staging the sample and uploading it
+    # while the runtime is checked (a subprocess importing cntk), the workspace and share are
+    # created, and the cluster is created and its nodes prepared (minutes on Azure; the job needs
+    # both, neither needs the other); and drawing the curve while the resources are deleted.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="quickstart") as helper:
         events.phase("Preparing the MNIST sample (CNTK text format)")
         staging = helper.submit(stage_sample, recipe, workdir / "sample", train_count, test_count)
         check_runtime(azure)
-        sample = staging.result()
         with Workspace(azure, RESOURCE_GROUP, WORKSPACE, location=location, cleanup=cleanup) as workspace:
-            events.phase(f"Uploading the sample to file share {SHARE}/{SAMPLE_DIR}")
             share = workspace.file_share(SHARE, mount_as=MOUNT, cleanup=cleanup)
             with share:
-                share.upload(sample, SAMPLE_DIR, progress=events.upload)
-                events.phase(f"Creating cluster {CLUSTER} ({nodes} x STANDARD_NC6) and waiting for "
-                             f"{'its node' if nodes == 1 else 'its nodes'}")
-                with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=nodes, mounts=[share],
-                                           on_change=events.cluster) as cluster:
-                    spec = CntkJob(
-                        name=name, image=IMAGE, node_count=nodes, process_count=processes, stdouterr=share.root,
-                        inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
-                        script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
-                        args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs} "
-                             f"--threads {max(1, threads // rank_count)}")
-                    events.phase(f"Submitting CNTK job {name}")
-                    job = cluster.submit(spec, experiment=EXPERIMENT)
-                    helper.submit(_load_plotting)  # while the job trains, not after
-                    failure: JobFailed | None = None
-                    try:
-                        job.wait(stream="stdout.txt", on_line=events.line, on_change=events.job_state)
-                    except JobFailed as exc:
-                        failure = exc
-                    listing = job.files()
-                    events.files(listing)
-                    job.download("stdouterr", logs)
-                    if failure is not None:
-                        raise failure
-                    job.download("MODEL", model_dir)
-                    text = (logs / "stdout.txt").read_text() if (logs / "stdout.txt").exists() else ""
-                    epoch_lines, test_error, test_samples = parse_log(text)
-                    drawing = helper.submit(plot_curve, epoch_lines, test_error, workdir / "training_curve.png")
+                events.phase(f"Uploading the sample to file share {SHARE}/{SAMPLE_DIR} while cluster {CLUSTER} "
+                             f"({nodes} x STANDARD_NC6) is created and {'its node' if nodes == 1 else 'its nodes'} "
+                             "prepared")
+                # the one helper thread stages first, so the upload finds the sample ready (or its error)
+                uploading = helper.submit(lambda: share.upload(staging.result(), SAMPLE_DIR, progress=events.upload))
+                try:
+                    with workspace.gpu_cluster(CLUSTER, vm_size="STANDARD_NC6", nodes=nodes, mounts=[share],
+                                               on_change=events.cluster) as cluster:
+                        uploading.result()
+                        drawing, outcome = _train(cluster, share, helper, events, name, epochs, nodes, processes,
+                                                threads, rank_count, logs, model_dir, workdir)
+                finally:
+                    concurrent.futures.wait([uploading])  # the share outlives its upload, also on failure
         curve = drawing.result()
+    epoch_lines, test_error, test_samples, text = outcome
     models = sorted(model_dir.glob("*.dnn"))
     return QuickstartResult(test_error=test_error, test_samples=test_samples, epochs=tuple(epoch_lines),
                             ranks=tuple(parse_ranks(text)), model=models[0] if models else None, curve=curve,
                             logs=logs, job=name,
                             seconds=time.monotonic() - started)
+
+
+def _train(cluster: Any, share: Any, helper: concurrent.futures.Executor, events: Events, name: str, epochs: int,
+           nodes: int, processes: int | None, threads: int, rank_count: int, logs: Path, model_dir: Path,
+           workdir: Path) -> tuple[Any, tuple[list[Epoch], float | None, int | None, str]]:
+    """Submit the job, follow it, download its logs and model; the curve is drawn on the helper
+    thread (its future is returned) while the caller deletes the resources."""
+    spec = CntkJob(
+        name=name, image=IMAGE, node_count=nodes, process_count=processes, stdouterr=share.root,
+        inputs={"SAMPLE": share / SAMPLE_DIR}, outputs={"MODEL": share / "Models"},
+        script="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
+        args=f"$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {epochs} "
+             f"--threads {max(1, threads // rank_count)}")
+    events.phase(f"Submitting CNTK job {name}")
+    job = cluster.submit(spec, experiment=EXPERIMENT)
+    helper.submit(_load_plotting)  # while the job trains, not after
+    failure: JobFailed | None = None
+    try:
+        job.wait(stream="stdout.txt", on_line=events.line, on_change=events.job_state)
+    except JobFailed as exc:
+        failure = exc
+    listing = job.files()
+    events.files(listing)
+    job.download("stdouterr", logs)
+    if failure is not None:
+        raise failure
+    job.download("MODEL", model_dir)
+    text = (logs / "stdout.txt").read_text() if (logs / "stdout.txt").exists() else ""
+    epoch_lines, test_error, test_samples = parse_log(text)
+    drawing = helper.submit(plot_curve, epoch_lines, test_error, workdir / "training_curve.png")
+    return drawing, (epoch_lines, test_error, test_samples, text)
 
 
 __all__ = ["run", "Events", "QuickstartResult", "Epoch", "Rank", "parse_log", "parse_ranks", "plot_curve",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
+import selectors
 import socket
 import ssl
 import threading
@@ -88,6 +90,49 @@ class _HardenedServer(ThreadedWSGIServer):
         self._open: dict[socket.socket, threading.Thread] = {}
         self._open_lock = threading.Lock()
         self._closing = False
+        self._stop_asked = False
+        self._stopped = threading.Event()
+        self._stopped.set()  # nothing to wait for until serve_forever runs
+        self._wake_read, self._wake_write = os.pipe()
+        self._wake_fds: tuple[int, ...] = (self._wake_read, self._wake_write)
+
+    def serve_forever(self, poll_interval: float | None = None) -> None:
+        """Accept connections until ``shutdown()``. The thread sleeps in ``select`` until a client
+        connects or ``shutdown`` writes to a wake-up pipe: no periodic wake-ups (socketserver's
+        loop wakes every ``poll_interval`` to look for a shutdown request, taking CPU from the
+        jobs the emulator runs beside it)."""
+        self._stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(self._wake_read, selectors.EVENT_READ)
+                while not self._stop_asked:
+                    ready = selector.select()
+                    if self._stop_asked:
+                        break
+                    if any(key.fileobj is self.socket for key, _ in ready):
+                        self._handle_request_noblock()  # type: ignore[attr-defined]  # socketserver's, untyped
+        finally:
+            self._stop_asked = False
+            self._stopped.set()
+            self.server_close()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` (running in another thread) and wait until it has."""
+        self._stop_asked = True
+        with self._open_lock:
+            if self._wake_fds:  # else the loop has ended and closed the pipe
+                os.write(self._wake_write, b"x")
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        if not hasattr(self, "_wake_fds"):  # the socket failed to bind: no pipe yet
+            return
+        with self._open_lock:
+            fds, self._wake_fds = self._wake_fds, ()
+        for fd in fds:
+            os.close(fd)
 
     def server_bind(self) -> None:
         try:
@@ -187,8 +232,7 @@ def serve_https(app: Callable, certificate: CertificatePair, host: str = "127.0.
     server = _HardenedServer(host, port, app, context, limits or ConnectionLimits())
     actual_port = server.socket.getsockname()[1]
     # connection threads are started by this one and inherit its blocked SIGINT/SIGTERM
-    thread = background_thread(server.serve_forever, f"batchai-kit-https-{actual_port}",
-                               kwargs={"poll_interval": 0.05})
+    thread = background_thread(server.serve_forever, f"batchai-kit-https-{actual_port}")
     thread.start()
     log.info("Serving on https://%s:%d", host, actual_port)
     return RunningServer(server, thread, host, actual_port)

@@ -41,6 +41,8 @@ log = logging.getLogger("batchai_kit.local")
 
 READY_TOKEN_LIFETIME = 7 * 24 * 3600  # the ready file's token; clients that run longer sign in
 DEFAULT_RESOURCE = "https://management.core.windows.net/"  # the audience Azure CLI asks ARM tokens for
+# The ticker's longest sleep while the state is at rest (requests and ended runs wake it sooner).
+IDLE_TICK = 1.0
 STORAGE_ACCOUNT = "batchaikitlocal"  # never devstoreaccount1: azure-storage-file treats that as Azurite
 
 
@@ -230,13 +232,20 @@ class Emulator:
         return app
 
     def _tick_loop(self) -> None:
+        """Advance the state machines every ``tick`` while something is in transition; at rest
+        (only running jobs, steady clusters) sleep until a request or an ended run wakes the
+        control plane, a running job reaches its wall-clock limit, or ``IDLE_TICK`` passed."""
         control = self.control
         assert control is not None  # set by start() before the ticker starts
-        while not self._stopping.wait(self.tick):
+        while not self._stopping.is_set():
+            control.wakeup.clear()  # before advancing: a wake-up during the advance is kept
+            pause: float | None = None
             try:
                 control.advance()
+                pause = control.idle_for()
             except Exception:  # keep ticking; the error is logged and the next tick retries
                 log.exception("Control plane tick failed")
+            control.wakeup.wait(self.tick if pause is None else max(self.tick, min(pause, IDLE_TICK)))
 
     def credential(self) -> LocalCredential:
         if self.authority is None:
@@ -283,6 +292,8 @@ class Emulator:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.control is not None:
+            self.control.wake()
         if self._ticker is not None:
             self._ticker.join(timeout=10)
         if self.proxy is not None:

@@ -404,6 +404,9 @@ def test_transport_skips_sleeps_in_playback(monkeypatch):
 def test_file_service_trusts_only_the_ca_cert(ready_file, ca_cert):
     service = Azure.from_ready_file(ready_file).file_service()
     assert (service.request_session.trust_env, service.request_session.verify) == (False, ca_cert)
+    # what sends the requests: batchai_kit's urllib3 client, with the same trust
+    pool = next(iter(service._httpclient._pools.values()))
+    assert (pool.ca_certs, pool.cert_reqs) == (ca_cert, "CERT_REQUIRED")
     assert (service.primary_endpoint, service.account_name) == ("127.0.0.1:8444/myaccount", "myaccount")
 
 

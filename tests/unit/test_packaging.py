@@ -121,7 +121,7 @@ def test_every_third_party_import_of_the_package_is_declared():
               "azure.mgmt.resource": "azure-mgmt-resource", "azure.storage.common": "azure-storage-common",
               "azure.storage.file": "azure-storage-file", "click": "click", "cryptography": "cryptography",
               "isodate": "isodate", "jwt": "pyjwt", "msrest": "msrest", "requests": "requests", "rich": "rich",
-              "werkzeug": "werkzeug", "yaml": "pyyaml"}
+              "urllib3": "urllib3", "werkzeug": "werkzeug", "yaml": "pyyaml"}
     import ast
 
     found = set()

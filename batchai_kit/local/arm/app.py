@@ -174,7 +174,11 @@ class ArmApp(LegacyHandlers, AccountRoutes):
                 request.environ[_BODY] = kept
             self.control.advance()
             handler = getattr(self, endpoint)
-            answer = handler(request, **params)
+            try:
+                answer = handler(request, **params)
+            finally:
+                if request.method != "GET":  # it may have started a transition: the ticker drives it
+                    self.control.wake()
             return answer if isinstance(answer, Response) else _json(answer)
         except ArmError as exc:
             return _error(exc)

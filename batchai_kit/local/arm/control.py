@@ -82,6 +82,9 @@ class ControlPlane:
         self.runner = runner
         self.handles: dict[str, Handle] = {}
         self.lock = threading.RLock()
+        # Set when something may have changed that time alone would not (a request changed a
+        # document, a run ended): the ticker sleeps on it while nothing is in transition.
+        self.wakeup = threading.Event()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -600,6 +603,24 @@ class ControlPlane:
         """Move every state machine forward to now (called by a ticker and before each request)."""
         with self.lock:
             machines.advance_all(self)
+
+    def wake(self) -> None:
+        """Have the ticker advance now (safe from any thread, never blocks)."""
+        self.wakeup.set()
+
+    def watch(self, handle: Handle) -> None:
+        """Wake the ticker when *handle*'s run ends, where the handle can say so."""
+        when_finished = getattr(handle, "when_finished", None)
+        if when_finished is not None:
+            when_finished(self.wake)
+
+    def idle_for(self) -> float | None:
+        """How long the state can rest without a tick: None while something is in transition
+        (tick at the ticker's pace), else the seconds until a running job's wall-clock limit
+        (``math.inf`` without one). Only requests and ended runs change it meanwhile, and both
+        call :meth:`wake`."""
+        with self.lock:
+            return machines.idle_for(self)
 
     def recover(self) -> None:
         """After a restart: processes of jobs and setup tasks that were running are gone."""

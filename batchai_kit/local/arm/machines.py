@@ -20,6 +20,7 @@ The functions take the :class:`~.control.ControlPlane` and mutate documents; cal
 from __future__ import annotations
 
 import logging
+import math
 
 from ..nodes._model import JOB_FAILED, JOB_FAILED_MESSAGE, JOB_PREPARATION_FAILED, JOB_PREPARATION_FAILED_MESSAGE
 from .timing import iso
@@ -148,7 +149,8 @@ def _start_job(cp, job: dict, cluster: dict, nodes: list[dict]) -> None:
             "message": "This emulator was started without a node runner, so it cannot run job processes."}])
         return
     try:
-        cp.handles[job["key"]] = cp.runner.start_job(job, cluster, nodes)
+        cp.handles[job["key"]] = handle = cp.runner.start_job(job, cluster, nodes)
+        cp.watch(handle)
     except Exception as exc:  # the runner reports failures as results; this is a bug guard
         log.exception("Node runner failed to start job %s", job["name"])
         finish_job(cp, job, exit_code=None, succeeded=False,
@@ -251,6 +253,7 @@ def _new_node(cp, cluster: dict) -> dict:
             return node
         if handle is not None:
             cp.handles[f"setup:{cluster['key']}:{node['id']}"] = handle
+            cp.watch(handle)
             node["setup"] = True
     return node
 
@@ -461,6 +464,40 @@ def advance_all(cp) -> None:
                 and cp.store.get(doc["id"]) is not None:
             _try_remove(cp, doc)
     _advance_operations(cp)
+
+
+def idle_for(cp) -> float | None:
+    """None while a state machine is in a timed phase or a document is in transition; else the
+    seconds until the earliest wall-clock limit of a running job (``math.inf`` without one).
+
+    At rest: every job queued on nothing (none), running or finished; every cluster steady
+    with its nodes idle, running or unusable; no deletion, creation or operation in progress;
+    every running job's handle says when it ends (``when_finished``)."""
+    if any(op["status"] == "InProgress" for op in cp.store.of_kind("operation")):
+        return None
+    for doc in cp.store:
+        if doc["kind"] in ("resourcegroup", "workspace", "experiment", "cluster", "job", "fileserver") \
+                and doc["properties"].get("provisioningState") in ("deleting", "Deleting", "creating"):
+            return None
+    for cluster in cp.store.of_kind("cluster"):
+        properties = cluster["properties"]
+        if properties.get("allocationState") != "steady" or "autoScale" in (properties.get("scaleSettings") or {}):
+            return None
+        if any(n["state"] not in ("idle", "running", "unusable") or n.get("draining")
+               for n in cluster["internal"]["nodes"]):
+            return None
+    rest = math.inf
+    for job in cp.store.of_kind("job"):
+        state = job["properties"]["executionState"]
+        if state in ("queued", "terminating"):
+            return None
+        if state == "running":
+            handle = cp.handles.get(job["key"])
+            if handle is None or getattr(handle, "when_finished", None) is None:
+                return None
+            limit = job["internal"]["started"] + job["internal"]["wall_clock"] - cp.now()
+            rest = min(rest, max(limit, 0.0))
+    return rest
 
 
 PROCESSES_LOST = "JobProcessesLost"

@@ -151,8 +151,7 @@ class FilesService:
             raise FilesError("NotImplemented")
         operation = _route(level, request.method, request.args.get("comp"))
         authorize(grant, level, operation.sas_permissions)
-        endpoint = f"{request.host_url}{self.account_name}/"
-        call = Call(request, share, segments, grant, self._storage, self._files, endpoint)
+        call = Call(request, share, segments, grant, self._storage, self._files, self.account_name)
         return operation.handler(call)
 
     def _target(self, request: Request) -> tuple[str | None, tuple[str, ...]]:

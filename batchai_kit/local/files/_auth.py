@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import ipaddress
 import logging
 from typing import Callable
@@ -106,16 +107,24 @@ def _check_request_date(headers: dict[str, str], now: Callable[[], float]) -> No
     text = headers.get("x-ms-date") or headers.get("date")
     if not text:
         raise authentication_failed("Request date header not specified (x-ms-date or Date).")
-    try:
-        sent = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        raise authentication_failed(f"Request date header {text!r} is not an RFC 1123 date.") from None
-    if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=datetime.timezone.utc)
+    sent = _request_date(text)
+    if sent is None:
+        raise authentication_failed(f"Request date header {text!r} is not an RFC 1123 date.")
     current = datetime.datetime.fromtimestamp(now(), datetime.timezone.utc)
     if abs(current - sent) > MAX_CLOCK_SKEW:
         raise authentication_failed(f"Request date header too old or too far in the future: "
                                     f"'{text}' (now {email.utils.format_datetime(current, True)}).")
+
+
+@functools.lru_cache(maxsize=256)
+def _request_date(text: str) -> datetime.datetime | None:
+    """The moment a Date / x-ms-date header names (None if it is no date); parallel requests
+    mostly carry the same few, so each is parsed once."""
+    try:
+        sent = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return sent.replace(tzinfo=datetime.timezone.utc) if sent.tzinfo is None else sent
 
 
 def _authenticate_sas(request: WireRequest, account: str, account_key: str,

@@ -8,6 +8,7 @@ writes by local processes (stored Content-MD5 dropped, or the whole row ignored)
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 from typing import BinaryIO
 
 from ._errors import FilesError
@@ -30,7 +31,7 @@ class FileData:
             stat = os.stat(located.path)
         except FileNotFoundError:
             raise FilesError("ResourceNotFound") from None
-        if not os.path.isfile(located.path):
+        if not S_ISREG(stat.st_mode):
             raise FilesError("ResourceNotFound")
         return located, stat
 
@@ -64,8 +65,9 @@ class FileData:
                 stat = os.fstat(descriptor)
             finally:
                 os.close(descriptor)
-            self.store.put_entry(share, located.key, EntryRecord(Fingerprint.of(stat), content, metadata))
-        return self.storage.entry_info(located, stat)
+            record = EntryRecord(Fingerprint.of(stat), content, metadata)
+            self.store.put_entry(share, located.key, record)
+        return self.storage.entry_info(located, stat, record)
 
     def write(self, share: str, segments: tuple[str, ...], offset: int, data: bytes) -> EntryInfo:
         return self._change_range(share, segments, offset, offset + len(data) - 1,
@@ -92,8 +94,8 @@ class FileData:
                 after = os.fstat(descriptor)
             finally:
                 os.close(descriptor)
-            self._record(located, before, after)
-        return self.storage.entry_info(located, after)
+            record = self._record(located, before, after)
+        return self.storage.entry_info(located, after, record)
 
     def set_properties(self, share: str, segments: tuple[str, ...], content: dict[str, str] | None,
                        length: int | None = None, metadata: dict[str, str] | None = None) -> EntryInfo:
@@ -125,11 +127,12 @@ class FileData:
                 raise FilesError("ResourceNotFound") from None
             self.store.delete_entry(share, located.key)
 
-    def _record(self, located: Located, before: os.stat_result, after: os.stat_result) -> None:
-        """Carry the sidecar row over an API write (caller holds the path's lock)."""
+    def _record(self, located: Located, before: os.stat_result, after: os.stat_result) -> EntryRecord | None:
+        """Carry the sidecar row over an API write (caller holds the path's lock); the new row."""
         record = self.store.get_entry(located.share, located.key)
         if record is None:
-            return
+            return None
         content, metadata = effective_settings(record, before)
-        self.store.put_entry(located.share, located.key,
-                             EntryRecord(Fingerprint.of(after), content, metadata))
+        carried = EntryRecord(Fingerprint.of(after), content, metadata)
+        self.store.put_entry(located.share, located.key, carried)
+        return carried

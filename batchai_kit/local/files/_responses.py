@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Callable, Iterable
@@ -59,12 +61,23 @@ def error_response(error: FilesError) -> FilesResponse:
     return response
 
 
+@functools.lru_cache(maxsize=1024)
+def _http_date_of_second(second: int) -> str:
+    return http_date(second)
+
+
+def http_date_of(timestamp: float) -> str:
+    """An HTTP date (whole seconds) of *timestamp*; each second formatted once (a file's
+    Last-Modified, every answer's Date)."""
+    return _http_date_of_second(int(timestamp // 1))
+
+
 def add_service_headers(response: Response, client_request_id: str | None) -> None:
     headers = response.headers
     headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
     headers["x-ms-version"] = API_VERSION
     headers["Server"] = SERVER
-    headers["Date"] = http_date()
+    headers["Date"] = http_date_of(time.time())
     if client_request_id:
         headers["x-ms-client-request-id"] = client_request_id
 
@@ -81,7 +94,7 @@ def entry_headers(info: EntryInfo, *, read: bool = False) -> dict[str, str]:
     encrypted = "x-ms-server-encrypted" if read else "x-ms-request-server-encrypted"
     headers = {
         "ETag": info.etag,
-        "Last-Modified": http_date(info.last_modified),
+        "Last-Modified": http_date_of(info.last_modified),
         encrypted: "true",
         "x-ms-file-attributes": "Directory" if info.is_directory else "Archive",
         "x-ms-file-creation-time": _smb_time(info.changed),
@@ -95,7 +108,7 @@ def entry_headers(info: EntryInfo, *, read: bool = False) -> dict[str, str]:
 
 
 def share_headers(info: ShareInfo, with_metadata: bool = True) -> dict[str, str]:
-    headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified),
+    headers = {"ETag": info.etag, "Last-Modified": http_date_of(info.last_modified),
                "x-ms-share-quota": str(info.quota)}
     if with_metadata:
         headers.update(metadata_headers(info.metadata))
@@ -108,7 +121,7 @@ def metadata_headers(metadata: dict[str, str]) -> dict[str, str]:
 
 def get_metadata_response(info: EntryInfo | ShareInfo) -> FilesResponse:
     """The answer to ``comp=metadata`` GET on a share, directory or file."""
-    headers = {"ETag": info.etag, "Last-Modified": http_date(info.last_modified)}
+    headers = {"ETag": info.etag, "Last-Modified": http_date_of(info.last_modified)}
     headers.update(metadata_headers(info.metadata))
     return empty(200, headers)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from werkzeug.http import http_date
-
 from ._responses import (
     FilesResponse,
     add_metadata_element,
     empty,
     get_metadata_response,
+    http_date_of,
     listing,
     page,
     share_headers,
@@ -32,7 +31,7 @@ def list_shares(call: Call) -> FilesResponse:
         share = ET.SubElement(shares_element, "Share")
         ET.SubElement(share, "Name").text = info.name
         properties = ET.SubElement(share, "Properties")
-        ET.SubElement(properties, "Last-Modified").text = http_date(info.last_modified)
+        ET.SubElement(properties, "Last-Modified").text = http_date_of(info.last_modified)
         ET.SubElement(properties, "Etag").text = info.etag
         ET.SubElement(properties, "Quota").text = str(info.quota)
         if "metadata" in include:

@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from stat import S_ISDIR
+from stat import S_ISDIR, S_ISLNK
 from typing import Callable
 
 import attrs
@@ -26,6 +26,13 @@ from ._store import EntryRecord, Fingerprint, PropertiesStore, ShareRecord
 DEFAULT_SHARE_QUOTA_GIB = 5120
 SIDECAR_DIRECTORY = ".sidecar"
 _LOCK_STRIPES = 64
+
+
+class _Unread:
+    """The sidecar row was not read yet (``None`` means there is none)."""
+
+
+_UNREAD = _Unread()
 
 
 @attrs.frozen
@@ -99,6 +106,7 @@ class Storage:
         self.store = PropertiesStore(self.root / SIDECAR_DIRECTORY / "properties.sqlite3")
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._shares_lock = threading.Lock()
+        self._real_roots: dict[str, tuple[tuple[int, int], str]] = {}
 
     def lock_for(self, share: str, key: str) -> threading.Lock:
         """The lock serialising changes to one path (striped: a few paths share one)."""
@@ -174,22 +182,39 @@ class Storage:
     def locate(self, share: str, segments: tuple[str, ...]) -> Located:
         """Resolve *segments* inside *share*; 404 ShareNotFound, or ResourceNotFound if a
         symlink would lead outside the share."""
-        share_dir = self.share_directory(share)
-        if not share_dir.is_dir():
-            raise FilesError("ShareNotFound")
-        real_root = os.path.realpath(share_dir)
+        real_root = self._real_root(share)
         if not segments:
             return Located(share, "", Path(real_root), True)
         on_disk = [local_name(segment) for segment in segments]
-        real_parent = os.path.realpath(share_dir.joinpath(*on_disk[:-1]))
+        real_parent = _real_below(real_root, on_disk[:-1])
         path = os.path.join(real_parent, on_disk[-1])
-        if not (_inside(real_parent, real_root) and _inside(os.path.realpath(path), real_root)):
+        if not (_inside(real_parent, real_root) and _inside(_real_below(real_parent, on_disk[-1:]), real_root)):
             raise FilesError("ResourceNotFound")
         return Located(share, "/".join(segments), Path(path), os.path.isdir(real_parent))
 
-    def entry_info(self, located: Located, stat: os.stat_result) -> EntryInfo:
+    def _real_root(self, share: str) -> str:
+        """The share directory with symlinks resolved; 404 ShareNotFound if it is none. Resolved
+        once per share directory (its device and inode tell when it was replaced)."""
+        share_dir = self.share_directory(share)
+        try:
+            stat = os.stat(share_dir)
+        except OSError:
+            raise FilesError("ShareNotFound") from None
+        if not S_ISDIR(stat.st_mode):
+            raise FilesError("ShareNotFound")
+        identity = (stat.st_dev, stat.st_ino)
+        known = self._real_roots.get(share)
+        if known is None or known[0] != identity:
+            known = self._real_roots[share] = (identity, os.path.realpath(share_dir))
+        return known[1]
+
+    def entry_info(self, located: Located, stat: os.stat_result,
+                   record: EntryRecord | _Unread | None = _UNREAD) -> EntryInfo:
+        """The entry as the API shows it; ``record`` is its sidecar row when the caller has just
+        read or written it (the default reads it)."""
         is_directory = S_ISDIR(stat.st_mode)
-        record = self.store.get_entry(located.share, located.key)
+        if isinstance(record, _Unread):
+            record = self.store.get_entry(located.share, located.key)
         content, metadata = effective_settings(record, stat)
         if is_directory:
             content = {}
@@ -275,6 +300,22 @@ class Storage:
                 except OSError:  # vanished while listing
                     continue
         return sorted(listed, key=lambda item: item.name)
+
+
+def _real_below(real_directory: str, names: list[str]) -> str:
+    """``os.path.realpath(os.path.join(real_directory, *names))`` for a directory whose path has
+    no symlinks: one ``lstat`` per name, where realpath takes one per component from ``/``."""
+    current = real_directory
+    for index, name in enumerate(names):
+        candidate = os.path.join(current, name)
+        try:
+            mode = os.lstat(candidate).st_mode
+        except OSError:  # missing (or below a file): realpath keeps the rest as it is
+            return os.path.join(candidate, *names[index + 1:])
+        if S_ISLNK(mode):
+            return os.path.realpath(os.path.join(candidate, *names[index + 1:]))
+        current = candidate
+    return current
 
 
 def _inside(path: str, root: str) -> bool:

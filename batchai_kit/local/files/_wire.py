@@ -158,7 +158,12 @@ class Call:
     grant: Grant
     storage: Storage
     files: FileData
-    service_endpoint: str        # https://host:port/account/
+    account_name: str
+
+    @property
+    def service_endpoint(self) -> str:
+        """``https://host:port/account/``: only listings show it (werkzeug builds it per call)."""
+        return f"{self.request.host_url}{self.account_name}/"
 
     @property
     def share_name(self) -> str:

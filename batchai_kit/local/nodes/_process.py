@@ -2,7 +2,9 @@
 
 A run is a sequence of stages (job preparation on every node, then the job's processes).
 Each process starts in its own session, so terminating it reaches everything it spawned.
-A supervisor thread walks the stages; ``poll`` only reads what it recorded.
+A supervisor thread walks the stages; ``poll`` only reads what it recorded. While a stage runs,
+the supervisor sleeps until one of its processes exits or termination is asked for (pidfds and a
+wake-up pipe, where the kernel has pidfds): it takes no CPU from the job meanwhile.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -111,6 +114,8 @@ class ProcessHandle:
         self._started = threading.Event()
         self._start_ticks: dict[int, int] = {}
         self._exit_files: dict[int, Path] = {}  # by id() of the Launch as the stage built it
+        self._wake_fd: int | None = None  # written to by terminate() while the supervisor sleeps in select
+        self._finished_callbacks: list[Callable[[], None]] = []
         self._thread = background_thread(self._supervise, f"batchai-node-{name}")
 
     @classmethod
@@ -135,6 +140,15 @@ class ProcessHandle:
     def poll(self) -> JobResult | None:
         return self._result
 
+    def when_finished(self, callback: Callable[[], None]) -> None:
+        """Call *callback* (from the supervisor thread; it must not block) once the run has a
+        result, or now if it has one already: the control plane sleeps until then."""
+        with self._lock:
+            if self._result is None:
+                self._finished_callbacks.append(callback)
+                return
+        callback()
+
     def wait(self, timeout: float) -> JobResult | None:
         """Block up to ``timeout`` seconds for the result (for tests and callers with threads)."""
         if self._thread.is_alive():
@@ -152,6 +166,8 @@ class ProcessHandle:
             self._termination = JobResult.failure(reason_code, message)
             self._terminate_requested.set()
             running = list(self._running)
+            if self._wake_fd is not None:  # the supervisor sleeps in select: wake it
+                os.write(self._wake_fd, b"x")
         logger.info("Terminating %s (%s)", self.name, reason_code)
         for process in running:
             _signal_group(process.pid, signal.SIGTERM)
@@ -226,13 +242,35 @@ class ProcessHandle:
         return processes
 
     def _wait(self, processes: list[_Running]) -> list[int | None]:
-        """Wait until every primary process exits, one fails, or termination is asked for."""
+        """Wait until every primary process exits, one fails, or termination is asked for.
+
+        Sleeps in ``select`` on the processes' pidfds and a wake-up pipe that ``terminate``
+        writes to; without pidfds (not Linux, or a kernel before 5.3) it polls every ``_TICK``.
+        """
+        pidfds = _pidfds([process for _, process in processes])  # before any poll() reaps a pid
+        if pidfds is None:
+            return self._poll_until_done(processes)
+        wake_read, wake_write = os.pipe()
+        with self._lock:
+            self._wake_fd = wake_write
+        try:
+            while True:
+                codes = [process.poll() for _, process in processes]
+                if _stage_done(processes, codes) or self._terminate_requested.is_set():
+                    return codes
+                # an exited process's pidfd stays readable: watch only those still running
+                running = [fd for fd, code in zip(pidfds, codes) if code is None]
+                select.select([*running, wake_read], [], [])
+        finally:
+            with self._lock:
+                self._wake_fd = None
+            for fd in (*pidfds, wake_read, wake_write):
+                os.close(fd)
+
+    def _poll_until_done(self, processes: list[_Running]) -> list[int | None]:
         while True:
             codes = [process.poll() for _, process in processes]
-            primary_codes = [code for (launch, _), code in zip(processes, codes) if launch.primary]
-            if all(c is not None for c in primary_codes) or any(c not in (None, 0) for c in primary_codes):
-                return codes
-            if self._terminate_requested.wait(_TICK):
+            if _stage_done(processes, codes) or self._terminate_requested.wait(_TICK):
                 return codes
 
     def _recorded(self, launch: Launch) -> Launch:
@@ -270,6 +308,7 @@ class ProcessHandle:
             self._running.clear()
             if self._result is None:
                 self._result = result
+            callbacks, self._finished_callbacks = self._finished_callbacks, []
         if result.succeeded:
             logger.info("%s succeeded", self.name)
         else:
@@ -279,6 +318,11 @@ class ProcessHandle:
             self._log.write(f"Result: exit code {result.exit_code}; " + (
                 "succeeded" if result.succeeded else "; ".join(f"{e['code']}: {e['message']}" for e in result.errors)
             ))
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a watcher's bug must not lose the result; logged
+                logger.exception("A callback of %s failed", self.name)
 
     def _write(self, message: str, node_id: str | None = None) -> None:
         logger.debug("%s: %s", self.name, self._redact(message))
@@ -303,6 +347,25 @@ def _popen(launch: Launch) -> subprocess.Popen:
             close_fds=True,
         )
     return process
+
+
+def _stage_done(processes: list[_Running], codes: list[int | None]) -> bool:
+    """Every primary process has exited, or one has failed."""
+    primary_codes = [code for (launch, _), code in zip(processes, codes) if launch.primary]
+    return all(c is not None for c in primary_codes) or any(c not in (None, 0) for c in primary_codes)
+
+
+def _pidfds(processes: list[subprocess.Popen]) -> list[int] | None:
+    """A pidfd per process (readable once it has exited), or None where the kernel has none."""
+    opened: list[int] = []
+    try:
+        for process in processes:
+            opened.append(os.pidfd_open(process.pid))
+    except (AttributeError, OSError):  # no os.pidfd_open (not Linux), ENOSYS (old kernel), ...
+        for fd in opened:
+            os.close(fd)
+        return None
+    return opened
 
 
 def _stage_exit_code(processes: list[_Running], codes: list[int | None]) -> int:
