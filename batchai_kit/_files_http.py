@@ -116,3 +116,42 @@ def use_urllib3(service: Any, endpoint: str, verify: bool | str, session: Any) -
     host = urlsplit(endpoint).netloc
     service._httpclient = Urllib3StorageClient(current.protocol, host, verify=verify, timeout=current.timeout,
                                                session=current.session)
+
+
+def get_small_file(files: Any, share: str, directory: str | None, name: str) -> bytes | None:
+    """The content of a file in the one GET that ``FileService.get_file_to_path`` starts with
+    (a range of ``MAX_SINGLE_GET_SIZE`` bytes from 0; without a range for an empty file, which
+    answers that range with 416), or None when the file turns out bigger than that range.
+
+    The same request through the same ``_perform_request`` (signing, retries, errors), but the
+    answer is not turned into the SDK's ``File``: parsing its four dates with dateutil cost a
+    quarter of the client's CPU per small file downloaded.
+    """
+    from azure.common import AzureHttpError
+    from azure.storage.common._http import HTTPRequest
+    from azure.storage.common.models import _OperationContext
+    from azure.storage.file._serialization import _get_path
+
+    context = _OperationContext(location_lock=True)  # as the SDK's: every retry to the same location
+
+    def get(last_byte: int | None) -> Any:
+        request = HTTPRequest()
+        request.method = "GET"
+        request.host_locations = files._get_host_locations()
+        request.path = _get_path(share, directory, name)
+        request.query = {"timeout": None, "sharesnapshot": None}
+        if last_byte is not None:
+            request.headers = {"x-ms-range": f"bytes=0-{last_byte}"}
+        return files._perform_request(request, lambda response: response, operation_context=context)
+
+    try:
+        response = get(files.MAX_SINGLE_GET_SIZE - 1)
+    except AzureHttpError as error:
+        if error.status_code != 416:
+            raise
+        return bytes(get(None).body or b"")
+    body = bytes(response.body or b"")
+    content_range = response.headers.get("content-range")
+    if content_range and int(content_range.rsplit("/", 1)[1]) > len(body):
+        return None
+    return body

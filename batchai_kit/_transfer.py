@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import attrs
 
 from . import _names
+from ._files_http import get_small_file
 from ._resource import azure_errors, block_interrupts_in_this_thread
 from ._sync_state import FileRecord, SyncState, now_ns
 from .errors import NotFound, ValidationError
@@ -479,10 +480,16 @@ def download(
         partial = item.local.with_name(f".{item.local.name}.{uuid.uuid4().hex}.partial")
         try:
             with azure_errors(f"Downloading share {share._where(item.remote)} to {item.local}"):
-                files.get_file_to_path(
-                    share.name, *_split(item.remote), partial,
-                    max_connections=max_connections, progress_callback=on_bytes,
-                )
+                content = get_small_file(files, share.name, *_split(item.remote)) \
+                    if item.size <= files.MAX_SINGLE_GET_SIZE else None
+                if content is not None:
+                    partial.write_bytes(content)
+                    on_bytes(len(content), len(content))
+                else:  # big, or grown past one GET since it was listed: the SDK's parallel ranges
+                    files.get_file_to_path(
+                        share.name, *_split(item.remote), partial,
+                        max_connections=max_connections, progress_callback=on_bytes,
+                    )
             os.replace(partial, item.local)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

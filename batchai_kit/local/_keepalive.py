@@ -111,13 +111,20 @@ class _Response:
         assert self._status is not None, "write() before start_response"
         code_text, _, message = self._status.partition(" ")
         code = int(code_text)
-        handler.send_response(code, message)
+        handler.log_request(code)
+        handler.send_response_only(code, message)
         names = set()
         for name, value in self._headers:
             handler.send_header(name, value)
             names.add(name.lower())
             if name.lower() == "content-length" and value.strip().isdigit():
                 self._declared = int(value)
+        # http.server's own Server and Date, unless the application sent its own (Azure Files'
+        # answers carry one of each, as the service's do)
+        if "server" not in names:
+            handler.send_header("Server", handler.version_string())
+        if "date" not in names:
+            handler.send_header("Date", handler.date_time_string())
         has_body = handler.command != "HEAD" and code >= 200 and code not in _NO_BODY_STATUSES
         if has_body and "content-length" not in names:
             if handler.request_version == "HTTP/1.1":

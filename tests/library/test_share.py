@@ -15,6 +15,7 @@ import pytest
 
 import batchai_kit as bk
 from batchai_kit import _transfer
+from batchai_kit._files_http import get_small_file
 from batchai_kit._journal import HOME_ENV, Journal
 from batchai_kit._share import FileShare, ShareEntry, SharePath
 from batchai_kit.errors import NotFound, ValidationError
@@ -384,6 +385,27 @@ def test_download_reports_the_files_and_bytes_it_fetched(share, tree, tmp_path):
     report = share.download(share / "sample" / "a", tmp_path / "out")
     assert sorted(report.downloaded) == ["sample/a/b/c/empty.txt", "sample/a/b/two.bin", "sample/a/one.txt"]
     assert report.bytes == 4 + 768
+
+
+def test_a_small_file_comes_in_one_get_and_a_bigger_one_is_left_to_the_sdk(share, azure):
+    files = azure.file_service()
+    files.create_file_from_bytes("data", None, "ten.bin", b"0123456789")
+    files.create_file_from_bytes("data", None, "empty.bin", b"")
+    assert get_small_file(files, "data", None, "ten.bin") == b"0123456789"
+    assert get_small_file(files, "data", None, "empty.bin") == b""  # a ranged GET of it is a 416
+    files.MAX_SINGLE_GET_SIZE = 4
+    assert get_small_file(files, "data", None, "ten.bin") is None
+
+
+def test_download_sends_files_past_one_get_through_the_sdk_s_ranges(share, tree, tmp_path, monkeypatch):
+    from azure.storage.file import FileService
+
+    share.upload(tree, "sample")
+    monkeypatch.setattr(FileService, "MAX_SINGLE_GET_SIZE", 16)  # one.txt in one GET, two.bin in ranges
+    monkeypatch.setattr(FileService, "MAX_CHUNK_GET_SIZE", 256)
+    share.download("sample/a", tmp_path / "out")
+    assert (tmp_path / "out" / "b" / "two.bin").read_bytes() == (tree / "a" / "b" / "two.bin").read_bytes()
+    assert (tmp_path / "out" / "one.txt").read_bytes() == b"one\n"
 
 
 # --- listing ------------------------------------------------------------------------------------

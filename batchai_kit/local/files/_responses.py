@@ -82,6 +82,7 @@ def add_service_headers(response: Response, client_request_id: str | None) -> No
         headers["x-ms-client-request-id"] = client_request_id
 
 
+@functools.lru_cache(maxsize=1024)  # an answer shows a file's ctime twice (creation and change time)
 def _smb_time(timestamp: float) -> str:
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
