@@ -75,6 +75,7 @@ def test_requests_oauthlib_client_credentials_with_basic_auth_and_resource_as_ms
 # -- the tokens ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.fresh_signing_keys  # each emulator its own key, as outside the suite
 def test_a_token_carries_the_standard_claims_and_verifies_against_the_published_keys(emu):
     response = token_request(emu, scope="https://management.azure.com/.default")
     assert response.status_code == 200
@@ -171,6 +172,7 @@ def test_arm_refuses_a_token_for_another_resource_with_invalid_audience(emu):
     assert "'https://storage.azure.com'" in error["message"]
 
 
+@pytest.mark.fresh_signing_keys  # each emulator its own key, as outside the suite
 def test_arm_refuses_a_token_signed_by_another_key(emu, emulator_factory, tmp_path):
     other = emulator_factory(tmp_path / "other")
     assert rejection(arm_get(emu, other.info.token))["code"] == "InvalidAuthenticationToken"
@@ -191,6 +193,7 @@ def test_arm_without_an_authorization_header_is_authentication_failed(emu):
 # -- state and secrets -------------------------------------------------------------------------------------
 
 
+@pytest.mark.fresh_signing_keys  # each emulator its own key, as outside the suite
 def test_tenant_principal_and_key_survive_a_restart_and_the_key_file_is_private(emulator_factory, tmp_path):
     data = tmp_path / "kept"
     first = emulator_factory(data)

@@ -383,6 +383,7 @@ def test_unsupported_api_version_is_rejected_as_arm_does(emu, query, code):
 # -- persistence ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.fresh_signing_keys  # the old token works after the restart: the key was kept, not shared
 def test_restart_with_same_data_dir_keeps_every_resource(tmp_path):
     from batchai_kit.local.emulator import emulator
 
