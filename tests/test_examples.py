@@ -51,7 +51,7 @@ def test_the_raw_sdk_example_runs_a_cntk_job_on_a_running_emulator(ready_file, t
 
 @pytest.mark.cntk
 def test_the_quickstart_example_trains_in_twelve_lines(tmp_path, cntk_runtime):
-    sample = stage_sample(recipe_dir(), tmp_path / "sample", train_count=300, test_count=100)
+    sample = stage_sample(recipe_dir(), tmp_path / "sample", train_count=100, test_count=50)
     result = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py"), str(sample)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, env=environment(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr

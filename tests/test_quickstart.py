@@ -100,7 +100,7 @@ def test_the_training_script_gives_the_same_figures_twice(tmp_path, cntk_runtime
         import prepare_data
     finally:
         sys.path.remove(str(recipe_dir()))
-    prepare_data.prepare_sample(tmp_path / "in", 300, 100)
+    prepare_data.prepare_sample(tmp_path / "in", 192, 64)  # 3 minibatches of 64 per epoch
     launcher = []
     if ranks > 1:
         mpirun = shutil.which("mpirun")

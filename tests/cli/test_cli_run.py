@@ -112,8 +112,8 @@ def test_a_job_outliving_the_timeout_is_exit_6_and_is_cleaned_up(cli, tmp_path, 
 def test_the_quickstart_job_from_its_json_files_trains_and_passes_its_exit_code(cli, cntk_runtime, tmp_path):
     recipe = REPO / "recipes" / "cntk_mnist"
     sample = tmp_path / "sample"
-    prepared = subprocess.run([sys.executable, str(recipe / "prepare_data.py"), str(sample), "--train-count", "500",
-                               "--test-count", "200"], capture_output=True, text=True)
+    prepared = subprocess.run([sys.executable, str(recipe / "prepare_data.py"), str(sample), "--train-count", "100",
+                               "--test-count", "50"], capture_output=True, text=True)
     assert prepared.returncode == 0, prepared.stderr
     result = cli("run", "--job", str(recipe / "job.json"), "--cluster", str(recipe / "cluster.json"),
                  "--upload", f"{sample}=azurefileshare/mnistcntksample",

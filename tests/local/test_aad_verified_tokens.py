@@ -74,6 +74,7 @@ def test_changing_the_claims_a_caller_got_changes_nothing_for_the_next_caller(au
     assert authority.verify(token, [ARM])["aud"] == ARM
 
 
+@pytest.mark.fresh_signing_keys  # really another key (the suite otherwise shares one per process)
 def test_another_signing_key_does_not_inherit_what_the_first_one_verified(authority, tmp_path, clock):
     token = authority.issue(BASE, ARM).token
     authority.verify(token, [ARM])
