@@ -36,16 +36,17 @@ class Urllib3StorageClient:
         self.session = session
         self.timeout = timeout
         self.proxies = None
-        self._pools: dict[str, Any] = {}
+        self._pools: dict[tuple[str, str], Any] = {}
         self._urllib3 = urllib3
         self._verify = verify
+        self._through_proxy: Any = None  # the SDK's requests client, once set_proxy asked for one
         self._pool(host)  # the account's host, made now: it is the only one a FileService talks to
 
     def _pool(self, host: str) -> Any:
-        pool = self._pools.get(host)
+        scheme = self.protocol.lower()
+        pool = self._pools.get((scheme, host))
         if pool is None:
             urllib3 = self._urllib3
-            scheme = self.protocol.lower()
             name, _, port = host.rpartition(":") if host.rsplit(":", 1)[-1].isdigit() else (host, "", "")
             options: dict[str, Any] = {"maxsize": _POOL_SIZE, "block": False, "retries": False}
             if scheme == "https":
@@ -58,11 +59,24 @@ class Urllib3StorageClient:
             else:
                 pool_class = urllib3.HTTPConnectionPool
             number = int(port) if port else urllib3.connectionpool.port_by_scheme[scheme]
-            pool = self._pools[host] = pool_class(name.strip("[]"), number, **options)
+            pool = self._pools[(scheme, host)] = pool_class(name.strip("[]"), number, **options)
         return pool
 
     def set_proxy(self, host: str, port: int, user: str | None, password: str | None) -> None:
-        raise NotImplementedError("batchai_kit's Azure Files client does not go through a proxy")
+        """``FileService.set_proxy``: from now on the SDK's own requests client sends, through
+        the proxy, as it would have without this client."""
+        import requests
+        from azure.storage.common._http.httpclient import _HTTPClient
+
+        session = self.session
+        if session is None:
+            session = requests.Session()
+            if self._verify is not True:
+                session.trust_env, session.verify = False, self._verify
+        client = _HTTPClient(protocol=self.protocol, session=session, timeout=self.timeout)
+        client.set_proxy(host, port, user, password)
+        self.proxies = client.proxies
+        self._through_proxy = client
 
     def perform_request(self, request: Any) -> Any:
         """Send the SDK's ``HTTPRequest``; return its ``HTTPResponse`` (any status: the SDK
@@ -71,6 +85,9 @@ class Urllib3StorageClient:
         from azure.storage.common._serialization import _get_data_bytes_or_stream_only
         from requests.utils import requote_uri
 
+        if self._through_proxy is not None:
+            self._through_proxy.protocol, self._through_proxy.timeout = self.protocol, self.timeout
+            return self._through_proxy.perform_request(request)
         body = request.body or None
         if body is not None:
             body = _get_data_bytes_or_stream_only("request.body", body)
@@ -80,7 +97,8 @@ class Urllib3StorageClient:
         # requests leaves out the headers the SDK set to None (x-ms-share-quota of a share without one...)
         headers = {"Connection": "keep-alive"}
         headers.update((name, value) for name, value in request.headers.items() if value is not None)
-        if body is None and request.method not in ("GET", "HEAD") and "Content-Length" not in headers:
+        if body is None and request.method not in ("GET", "HEAD") and \
+                not any(name.lower() == "content-length" for name in headers):
             headers["Content-Length"] = "0"  # as requests sends a PUT without a body
         timeout = self.timeout
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)

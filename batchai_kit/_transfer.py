@@ -179,13 +179,13 @@ def _in_parallel(
             return None if failed.is_set() else next(pending, None)
 
     def run() -> None:
-        with _IDLE_SERVICES_LOCK:
-            files = share._idle_services.pop() if share._idle_services else None
-        if files is None:
-            files = share.azure.file_service()
-        with _IDLE_SERVICES_LOCK:
-            lent.append(files)
         try:
+            with _IDLE_SERVICES_LOCK:
+                files = share._idle_services.pop() if share._idle_services else None
+            if files is None:
+                files = share.azure.file_service()
+            with _IDLE_SERVICES_LOCK:
+                lent.append(files)
             while (taken := next_item()) is not None:
                 index, item = taken
                 results[index] = work(files, item)

@@ -387,6 +387,22 @@ def test_download_reports_the_files_and_bytes_it_fetched(share, tree, tmp_path):
     assert report.bytes == 4 + 768
 
 
+def test_a_failing_file_ends_the_transfer_with_its_error_and_results_keep_their_order(share, tmp_path):
+    items = [_transfer._Item(tmp_path / f"f{index}", f"f{index}", 1) for index in range(10)]
+    done = []
+
+    def work(_files, item):
+        done.append(item.remote)
+        if item.remote == "f3":
+            raise OSError("disk full")
+        return item.remote
+
+    with pytest.raises(OSError, match="disk full"):
+        _transfer._in_parallel(share, work, items, workers=1)
+    assert done == ["f0", "f1", "f2", "f3"]
+    assert _transfer._in_parallel(share, work, items[:3], workers=2) == ["f0", "f1", "f2"]  # in order
+
+
 def test_a_small_file_comes_in_one_get_and_a_bigger_one_is_left_to_the_sdk(share, azure):
     files = azure.file_service()
     files.create_file_from_bytes("data", None, "ten.bin", b"0123456789")

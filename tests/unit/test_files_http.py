@@ -51,7 +51,7 @@ class _Capture(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     _Capture.seen = []
     yield f"http://127.0.0.1:{httpd.server_address[1]}/{ACCOUNT}"
@@ -142,3 +142,13 @@ def test_without_a_proxy_the_lean_client_trusts_what_requests_would(monkeypatch,
     pool = next(iter(service._httpclient._pools.values()))
     assert (pool.host, pool.port, pool.ca_certs, pool.cert_reqs) == (
         f"{ACCOUNT}.file.core.windows.net", 443, str(bundle), "CERT_REQUIRED")
+
+
+def test_a_proxy_set_on_the_file_service_sends_through_the_sdk_s_requests_client(server):
+    service = _service(server, lean=True)
+    service.set_proxy("127.0.0.1", int(server.split(":")[2].split("/")[0]), None, None)
+    assert service._httpclient.proxies == {"http": f"http://127.0.0.1:{server.split(':')[2].split('/')[0]}",
+                                           "https": f"https://127.0.0.1:{server.split(':')[2].split('/')[0]}"}
+    service.create_directory("wire", "proxied", fail_on_exist=False)
+    # a proxy is asked for the absolute URL: the capture server saw requests' proxied request line
+    assert _Capture.seen[-1][1] == f"{server}/wire/proxied?restype=directory"

@@ -142,7 +142,7 @@ class FilesService:
         level = _level(restype, share, segments)
         wire = WireRequest(
             method=request.method,
-            headers={name.lower(): value for name, value in request.headers.items()},
+            headers=_lowercase_headers(request.environ),
             raw_path=_raw_path(request), query=list(request.args.items(multi=True)),
             remote_addr=request.remote_addr or "", scheme=request.scheme,
             share=share, segments=segments)
@@ -164,6 +164,23 @@ class FilesService:
         if not rest:
             return None, ()
         return check_share_name(rest[0]), check_entry_path(rest[1:])
+
+
+_BODY_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+
+
+def _lowercase_headers(environ: dict) -> dict[str, str]:
+    """The request's headers by lower-case name: what ``request.headers`` shows (werkzeug's
+    ``EnvironHeaders``: ``HTTP_*`` keys but its Content-Type/-Length, and the non-empty CGI
+    ``CONTENT_TYPE``/``CONTENT_LENGTH``), read from the environ in one pass."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                headers[key[5:].replace("_", "-").lower()] = value
+        elif key in _BODY_HEADERS and value:
+            headers[_BODY_HEADERS[key]] = value
+    return headers
 
 
 def _valid_share(name: str) -> str:

@@ -58,10 +58,10 @@ class FileData:
         with self.storage.lock_for(share, located.key):
             if located.path.is_dir():
                 raise FilesError("ResourceTypeMismatch")
-            descriptor = os.open(located.path, os.O_WRONLY | os.O_CREAT, 0o666)
+            descriptor = os.open(located.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             try:
-                os.ftruncate(descriptor, 0)
-                os.ftruncate(descriptor, length)
+                if length:
+                    os.ftruncate(descriptor, length)
                 stat = os.fstat(descriptor)
             finally:
                 os.close(descriptor)
@@ -85,11 +85,11 @@ class FileData:
     def _change_range(self, share, segments, start, end, change) -> EntryInfo:
         located, _ = self._existing_file(share, segments)
         with self.storage.lock_for(share, located.key):
-            before = os.stat(located.path)
-            if end >= before.st_size:
-                raise FilesError("InvalidRange")
             descriptor = os.open(located.path, os.O_WRONLY)
             try:
+                before = os.fstat(descriptor)
+                if end >= before.st_size:
+                    raise FilesError("InvalidRange")
                 change(descriptor)
                 after = os.fstat(descriptor)
             finally:

@@ -34,9 +34,7 @@ class FilesResponse(Response):
 
 def empty(status: int, headers: dict[str, str] | None = None) -> FilesResponse:
     """A response without body; a Content-Length in *headers* (HEAD of a file) is kept."""
-    response = FilesResponse(status=status)
-    response.headers.update(headers or {})
-    return response
+    return FilesResponse(status=status, headers=headers)
 
 
 def xml_response(element: ET.Element, status: int = 200, *, bom: bool = False) -> FilesResponse:

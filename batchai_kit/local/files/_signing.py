@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
+import functools
 import hmac
 import re
 from typing import Iterable, Mapping
@@ -35,9 +35,13 @@ _SAS_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?
 
 def sign(account_key: str, string_to_sign: str) -> str:
     """base64(HMAC-SHA256(base64decode(account_key), utf-8 string_to_sign))."""
-    key = base64.b64decode(account_key)
-    digest = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.digest(_key_bytes(account_key), string_to_sign.encode("utf-8"), "sha256")
     return base64.b64encode(digest).decode("ascii")
+
+
+@functools.lru_cache(maxsize=8)
+def _key_bytes(account_key: str) -> bytes:
+    return base64.b64decode(account_key)
 
 
 def signatures_match(expected: str, given: str) -> bool:

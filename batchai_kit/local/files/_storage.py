@@ -106,7 +106,7 @@ class Storage:
         self.store = PropertiesStore(self.root / SIDECAR_DIRECTORY / "properties.sqlite3")
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._shares_lock = threading.Lock()
-        self._real_roots: dict[str, tuple[tuple[int, int], str]] = {}
+        self._real_roots: dict[str, tuple[tuple[int, int], str, str]] = {}  # name: (identity, real, path)
 
     def lock_for(self, share: str, key: str) -> threading.Lock:
         """The lock serialising changes to one path (striped: a few paths share one)."""
@@ -195,7 +195,8 @@ class Storage:
     def _real_root(self, share: str) -> str:
         """The share directory with symlinks resolved; 404 ShareNotFound if it is none. Resolved
         once per share directory (its device and inode tell when it was replaced)."""
-        share_dir = self.share_directory(share)
+        known = self._real_roots.get(share)
+        share_dir = known[2] if known is not None else str(self.share_directory(share))
         try:
             stat = os.stat(share_dir)
         except OSError:
@@ -203,9 +204,8 @@ class Storage:
         if not S_ISDIR(stat.st_mode):
             raise FilesError("ShareNotFound")
         identity = (stat.st_dev, stat.st_ino)
-        known = self._real_roots.get(share)
         if known is None or known[0] != identity:
-            known = self._real_roots[share] = (identity, os.path.realpath(share_dir))
+            known = self._real_roots[share] = (identity, os.path.realpath(share_dir), share_dir)
         return known[1]
 
     def entry_info(self, located: Located, stat: os.stat_result,
