@@ -225,3 +225,31 @@ def test_stopping_a_server_whose_loop_never_ran_returns(tmp_path):
     server.server_close()  # a second close is harmless
 
     assert server._wake_fds == ()  # the wake-up pipe is closed
+
+
+# -- ending a run: a group of zombies is over -------------------------------------------------------
+
+
+def test_a_process_group_left_with_only_zombies_counts_as_ended(tmp_path):
+    """Orphans of a terminated job wait for PID 1 to reap them (about once a second in some
+    containers); ``_stop`` must not wait for that reap."""
+    import signal
+    import subprocess
+
+    from batchai_kit.local.nodes._tracking import _stat, group_has_live_member
+
+    running = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    ended = subprocess.Popen(["true"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while (_stat(ended.pid) or ("?",))[0] != "Z":  # exited, not yet reaped: a zombie leader
+            assert time.monotonic() < deadline, "true never exited"
+            time.sleep(0.01)
+
+        os.killpg(ended.pid, 0)  # the group is still there for the kernel...
+        assert not group_has_live_member(ended.pid)  # ...but nothing in it runs
+        assert group_has_live_member(running.pid)
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)
+        running.wait()
+        ended.wait()

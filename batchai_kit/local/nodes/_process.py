@@ -34,7 +34,14 @@ from ._model import (
     StartError,
     words,
 )
-from ._tracking import ProcessTracker, TrackedProcess, boot_id, identity, recording_exit_code
+from ._tracking import (
+    ProcessTracker,
+    TrackedProcess,
+    boot_id,
+    group_has_live_member,
+    identity,
+    recording_exit_code,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -410,4 +417,7 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    return _signal_group(pgid, 0)
+    """Whether the process group has a member that is not a zombie. Members orphaned by a dead
+    leader are reaped by PID 1, which in some containers does so only about once a second: a
+    group of zombies is over, though ``killpg(pgid, 0)`` still finds it."""
+    return _signal_group(pgid, 0) and group_has_live_member(pgid)

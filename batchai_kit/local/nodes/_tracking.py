@@ -132,6 +132,16 @@ def still_running(tracked: TrackedProcess) -> bool:
     return False
 
 
+def group_has_live_member(pgid: int) -> bool:
+    """Whether a process of group *pgid* runs (zombies, ended but not yet reaped, do not count)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            member = _stat(int(entry.name))
+            if member is not None and member[1] == pgid and member[0] != "Z":
+                return True
+    return False
+
+
 def end_group(tracked: TrackedProcess, grace: float) -> None:
     """SIGTERM the group, SIGKILL what is left after *grace* seconds; only while it is ours."""
     if not still_running(tracked):
