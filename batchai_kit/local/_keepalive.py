@@ -114,10 +114,15 @@ class _Response:
         handler.log_request(code)
         handler.send_response_only(code, message)
         names = set()
+        lines = handler._headers_buffer
         for name, value in self._headers:
-            handler.send_header(name, value)
-            names.add(name.lower())
-            if name.lower() == "content-length" and value.strip().isdigit():
+            lower = name.lower()
+            names.add(lower)
+            if lower == "connection":  # http.server's send_header reads it (close, keep-alive)
+                handler.send_header(name, value)
+                continue
+            lines.append(f"{name}: {value}\r\n".encode("latin-1", "strict"))  # as send_header writes it
+            if lower == "content-length" and value.strip().isdigit():
                 self._declared = int(value)
         # http.server's own Server and Date, unless the application sent its own (Azure Files'
         # answers carry one of each, as the service's do)
