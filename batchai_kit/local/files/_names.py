@@ -39,6 +39,8 @@ def azure_name(local: str) -> str | None:
 
 def local_name(azure: str) -> str:
     """The name on disk (as a job sees it) of the Azure Files name *azure*."""
+    if azure.isascii():  # the private-use characters are not: nothing to map
+        return azure
     return "".join(_SMB_UNMAPPED.get(ch, ch) for ch in azure)
 
 
