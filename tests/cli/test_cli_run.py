@@ -176,8 +176,11 @@ def test_a_job_with_nowhere_for_its_logs_is_refused_before_anything_is_created(c
 def test_a_job_terminated_from_another_command_ends_run_with_the_documented_code(specs, tmp_path, ready_file, cli):
     job, cluster, _ = specs
     job.write_text(job.read_text().replace(COMMAND, "echo started; sleep 120"))
+    # --keep: run's cleanup (the workspace and its group deleted once the job ends) would race the
+    # terminate command's own read of the job it has just terminated
     process = subprocess.Popen([sys.executable, "-m", "batchai_kit.cli", "run", "--job", str(job), "--cluster",
-                                str(cluster), "--ready-file", str(ready_file), "--no-download", "-n", "victim"],
+                                str(cluster), "--ready-file", str(ready_file), "--no-download", "--keep",
+                                "-n", "victim"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         ready, _, _ = select.select([process.stdout], [], [], 120)

@@ -397,7 +397,7 @@ def test_installing_over_a_working_runtime_only_verifies_it(cntk_runtime, monkey
 
 
 def test_cli_list_shows_an_uninstalled_cntk_runtime_with_the_install_command(clean_env, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")  # one table row per runtime, nothing folded
+    monkeypatch.setenv("COLUMNS", "1000")  # one table row per runtime, nothing folded (tmp paths are long)
 
     result = CliRunner().invoke(runtime_cli, ["list"])
 

@@ -25,10 +25,10 @@ from ._auth import SAS_PERMISSIONS, WireRequest, authenticate, authorize
 from ._errors import FilesError, bad_query
 from ._filedata import FileData
 from ._names import check_entry_path, check_share_name, split_entry_path
-from ._responses import add_service_headers, error_response
+from ._responses import Answer, add_service_headers, answer_wsgi, error_response
 from ._signing import SAS_VERSION, format_sas_time, make_sas_token
 from ._storage import Listed, Storage
-from ._wire import Call, drain
+from ._wire import Call, EnvironRequest, drain, lowercase_headers
 
 log = logging.getLogger("batchai_kit.local.files")
 
@@ -66,6 +66,14 @@ ROUTES: dict[tuple[str, str, str | None], Operation] = {
     ("file", "GET", "rangelist"): Operation(files.list_ranges, "r"),
 }
 # comp values Azure knows; one of these on an unsupported resource/verb is 501, not 400.
+# The fast path: (method, query string) of the operations an upload or download of small files
+# makes, answered without werkzeug's Request and Response (same checks, same answers).
+FAST_ROUTES: dict[tuple[str, str], tuple[str, Operation]] = {
+    ("PUT", ""): ("PUT", ROUTES["file", "PUT", None]),
+    ("PUT", "comp=range"): ("PUT", ROUTES["file", "PUT", "range"]),
+    ("GET", ""): ("GET", ROUTES["file", "GET", None]),
+    ("HEAD", ""): ("GET", ROUTES["file", "GET", None]),
+}
 _KNOWN_COMPS = {"list", "properties", "metadata", "acl", "stats", "snapshot", "range", "rangelist",
                 "copy", "listhandles", "forceclosehandles", "filepermission"}
 
@@ -122,9 +130,14 @@ class FilesService:
         return f"{base_url.rstrip('/')}/{encoded}?{token}"
 
     def __call__(self, environ, start_response):
+        fast = self._fast_target(environ)
+        if fast is not None:
+            return self._answer_fast(environ, start_response, *fast)
         request = Request(environ)
         try:
             response = self._dispatch(request)
+            if isinstance(response, Answer):
+                response = response.to_response()
         except FilesError as error:
             log.debug("%s %s -> %s", request.method, request.path, error)
             response = error_response(error)
@@ -137,13 +150,14 @@ class FilesService:
         return response(environ, start_response)
 
     def _dispatch(self, request: Request):
-        share, segments = self._target(request)
+        share, segments = self._target(request.script_root, request.path)
         restype = request.args.get("restype")
         level = _level(restype, share, segments)
         wire = WireRequest(
             method=request.method,
-            headers=_lowercase_headers(request.environ),
-            raw_path=_raw_path(request), query=list(request.args.items(multi=True)),
+            headers=lowercase_headers(request.environ),
+            raw_path=_raw_path(request.environ, request.script_root + request.path),
+            query=list(request.args.items(multi=True)),
             remote_addr=request.remote_addr or "", scheme=request.scheme,
             share=share, segments=segments)
         grant = authenticate(wire, self.account_name, self._account_key, self._clock)
@@ -154,8 +168,59 @@ class FilesService:
         call = Call(request, share, segments, grant, self._storage, self._files, self.account_name)
         return operation.handler(call)
 
-    def _target(self, request: Request) -> tuple[str | None, tuple[str, ...]]:
-        parts = (request.script_root + request.path).split("/")[1:]
+    def _fast_target(self, environ) -> tuple[str, str, tuple[str, ...], Operation] | None:
+        """(script root + path, share, segments, operation) of a SharedKey request for a hot
+        file operation, which :meth:`_answer_fast` serves; None sends the request down the
+        general path (anything else, and any request whose path or body framing it refuses:
+        the general path then answers it as it always has)."""
+        route = FAST_ROUTES.get((environ["REQUEST_METHOD"], environ.get("QUERY_STRING", "")))
+        if route is None or "HTTP_AUTHORIZATION" not in environ or not environ.get("wsgi.input_terminated") \
+                or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
+        full_path = _wsgi_text(environ.get("SCRIPT_NAME", "")).rstrip("/") \
+            + "/" + _wsgi_text(environ.get("PATH_INFO", "")).lstrip("/")
+        try:
+            share, segments = self._target("", full_path)
+        except FilesError:
+            return None
+        if share is None or not segments:
+            return None
+        return full_path, share, segments, route[1]
+
+    def _answer_fast(self, environ, start_response, full_path: str, share: str,
+                     segments: tuple[str, ...], operation: Operation):
+        """A hot file operation: the general path's checks in its order (authentication, then the
+        operation; a SharedKey caller needs no authorization), its handler, its answer."""
+        headers = lowercase_headers(environ)
+        request = EnvironRequest(environ, headers)
+        try:
+            wire = WireRequest(method=request.method, headers=headers,
+                               raw_path=_raw_path(environ, full_path),
+                               query=[("comp", "range")] if environ["QUERY_STRING"] else [],
+                               remote_addr=environ.get("REMOTE_ADDR") or "",
+                               scheme=environ["wsgi.url_scheme"], share=share, segments=segments)
+            grant = authenticate(wire, self.account_name, self._account_key, self._clock)
+            authorize(grant, "file", operation.sas_permissions)
+            call = Call(request, share, segments, grant, self._storage, self._files, self.account_name)
+            answer = operation.handler(call)
+            assert isinstance(answer, Answer), "the fast routes' handlers answer with an Answer"
+        except Exception as error:  # noqa: BLE001 - answered as the general path answers it
+            if isinstance(error, FilesError):
+                log.debug("%s %s -> %s", request.method, full_path, error)
+            else:
+                log.exception("Internal error answering %s %s", request.method, full_path)
+                error = FilesError("InternalError")
+            response = error_response(error)
+            with contextlib.suppress(Exception):
+                drain(request)
+            add_service_headers(response, headers.get("x-ms-client-request-id"))
+            return response(environ, start_response)
+        with contextlib.suppress(Exception):  # the client went away mid-body; nothing left to read
+            drain(request)
+        return answer_wsgi(answer, environ, start_response, headers.get("x-ms-client-request-id"))
+
+    def _target(self, script_root: str, path: str) -> tuple[str | None, tuple[str, ...]]:
+        parts = (script_root + path).split("/")[1:]
         if not parts or parts[0] != self.account_name:
             raise FilesError("InvalidUri")
         rest = parts[1:]
@@ -166,21 +231,9 @@ class FilesService:
         return check_share_name(rest[0]), check_entry_path(rest[1:])
 
 
-_BODY_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
-
-
-def _lowercase_headers(environ: dict) -> dict[str, str]:
-    """The request's headers by lower-case name: what ``request.headers`` shows (werkzeug's
-    ``EnvironHeaders``: ``HTTP_*`` keys but its Content-Type/-Length, and the non-empty CGI
-    ``CONTENT_TYPE``/``CONTENT_LENGTH``), read from the environ in one pass."""
-    headers = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                headers[key[5:].replace("_", "-").lower()] = value
-        elif key in _BODY_HEADERS and value:
-            headers[_BODY_HEADERS[key]] = value
-    return headers
+def _wsgi_text(text: str) -> str:
+    """A WSGI path as werkzeug's Request decodes it (latin-1 bytes read as UTF-8)."""
+    return text.encode("latin1").decode(errors="replace")
 
 
 def _valid_share(name: str) -> str:
@@ -219,11 +272,11 @@ def _route(level: str, method: str, comp: str | None) -> Operation:
     raise FilesError("NotImplemented")
 
 
-def _raw_path(request: Request) -> str:
+def _raw_path(environ: dict, full_path: str) -> str:
     """The path as the client sent it (percent-encoded): what SharedKey signs."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         if "://" in raw.split("?", 1)[0]:
             return urlsplit(raw).path
         return raw.split("?", 1)[0]
-    return quote(request.script_root + request.path, safe="/()$=',~")
+    return quote(full_path, safe="/()$=',~")

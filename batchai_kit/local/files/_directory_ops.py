@@ -39,7 +39,7 @@ def set_directory_metadata(call: Call) -> FilesResponse:
 
 
 def list_directories_and_files(call: Call) -> FilesResponse:
-    prefix, marker, max_results, echo = paging_from(call.request)
+    prefix, marker, max_results, echo = paging_from(call.web_request)
     matching = [entry for entry in call.storage.list_directory(call.share_name, call.segments)
                 if entry.name.startswith(prefix)]
     entries, next_marker = page(matching, lambda entry: entry.name, marker, max_results)

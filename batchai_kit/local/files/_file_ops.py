@@ -8,7 +8,15 @@ import xml.etree.ElementTree as ET
 from typing import BinaryIO, Iterator
 
 from ._errors import FilesError, bad_header
-from ._responses import CONTENT_HEADERS, FilesResponse, empty, entry_headers, get_metadata_response, xml_response
+from ._responses import (
+    CONTENT_HEADERS,
+    Answer,
+    FilesResponse,
+    empty,
+    entry_headers,
+    get_metadata_response,
+    xml_response,
+)
 from ._storage import EntryInfo
 from ._wire import ByteRange, Call, content_settings_from, int_header, metadata_from, range_from, read_body
 
@@ -23,17 +31,17 @@ def _md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
 
 
-def create_file(call: Call) -> FilesResponse:
+def create_file(call: Call) -> Answer:
     kind = call.request.headers.get("x-ms-type")
     if kind is None or kind.lower() != "file":
         raise bad_header("x-ms-type", kind)
     length = int_header(call.request, "x-ms-content-length", 0, MAX_FILE_SIZE)
     info = call.files.create(call.share_name, call.segments, length,
                              content_settings_from(call.request), metadata_from(call.request))
-    return empty(201, entry_headers(info))
+    return Answer(201, entry_headers(info))
 
 
-def put_range(call: Call) -> FilesResponse:
+def put_range(call: Call) -> Answer:
     request = call.request
     write = (request.headers.get("x-ms-write") or "").lower()
     byte_range = range_from(request, required=True)
@@ -44,7 +52,7 @@ def put_range(call: Call) -> FilesResponse:
         if sent_length:
             raise bad_header("Content-Length", str(sent_length))
         info = call.files.clear(call.share_name, call.segments, byte_range.start, byte_range.end)
-        return empty(201, entry_headers(info))
+        return Answer(201, entry_headers(info))
     if write != "update":
         raise bad_header("x-ms-write", request.headers.get("x-ms-write"))
     if byte_range.length > MAX_RANGE_WRITE:
@@ -59,10 +67,10 @@ def put_range(call: Call) -> FilesResponse:
     info = call.files.write(call.share_name, call.segments, byte_range.start, data)
     headers = entry_headers(info)
     headers["Content-MD5"] = computed
-    return empty(201, headers)
+    return Answer(201, headers)
 
 
-def get_file(call: Call) -> FilesResponse:
+def get_file(call: Call) -> Answer:
     """GET (content, whole or a range) and HEAD (properties) of a file."""
     handle, info = call.files.open(call.share_name, call.segments)
     try:
@@ -75,7 +83,7 @@ def get_file(call: Call) -> FilesResponse:
         headers["Content-Length"] = str(length)
         if call.is_head or length == 0:
             handle.close()
-            return empty(status, headers)
+            return Answer(status, headers)
         if byte_range is not None and call.request.headers.get("x-ms-range-get-content-md5") == "true":
             if length > MAX_RANGE_MD5:
                 raise bad_header("x-ms-range-get-content-md5", "true")
@@ -83,12 +91,11 @@ def get_file(call: Call) -> FilesResponse:
             data = handle.read(length)
             handle.close()
             headers["Content-MD5"] = _md5(data)
-            return FilesResponse(data, status=status, headers=headers)
+            return Answer(status, headers, data)
     except BaseException:
         handle.close()
         raise
-    return FilesResponse(_stream(handle, start, length), status=status, headers=headers,
-                         direct_passthrough=True)
+    return Answer(status, headers, _stream(handle, start, length))
 
 
 def _file_headers(info: EntryInfo, call: Call) -> dict[str, str]:

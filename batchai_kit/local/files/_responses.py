@@ -8,9 +8,10 @@ import functools
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Union
 
-from werkzeug.http import http_date
+import attrs
+from werkzeug.http import HTTP_STATUS_CODES, http_date
 from werkzeug.wrappers import Response
 
 from ._errors import FilesError
@@ -30,6 +31,86 @@ class FilesResponse(Response):
     """No default Content-Type: Azure sends none on empty answers."""
 
     default_mimetype = None
+
+
+# The status lines werkzeug's Response writes ("201 CREATED"), for answers that skip it.
+_STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
+
+
+@attrs.define(slots=True)
+class Answer:
+    """An answer of the hot file operations (Create File, Put Range, Get File): status, headers
+    in order, and a body (none, bytes, or a stream sent as it is). The app's general path turns it
+    into the :class:`FilesResponse` it stands for (:meth:`to_response`); its fast path writes it
+    with :func:`answer_wsgi`, the same status line and header list without werkzeug's objects."""
+
+    status: int
+    headers: dict[str, str]
+    body: Union[bytes, Iterator[bytes], None] = None
+
+    def to_response(self) -> FilesResponse:
+        if self.body is None or isinstance(self.body, bytes):
+            return FilesResponse(self.body, status=self.status, headers=self.headers)
+        return FilesResponse(self.body, status=self.status, headers=self.headers, direct_passthrough=True)
+
+    def close(self) -> None:
+        """Let go of a stream the answer will not send."""
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
+
+
+def answer_wsgi(answer: Answer, environ: dict, start_response: Callable,
+                client_request_id: str | None) -> Iterable[bytes]:
+    """Send *answer* through *start_response* as ``add_service_headers`` and werkzeug's Response
+    would send it: the handler's headers in order (a bytes body's Content-Length set among
+    them), the service headers, then Content-Length 0 for an empty body."""
+    headers = answer.headers
+    body = answer.body
+    names = {name.lower() for name in headers}
+
+    def set_header(name: str, value: str) -> None:
+        if name.lower() in names:
+            _set_header(headers, name, value)
+        else:
+            headers[name] = value
+            names.add(name.lower())
+
+    if isinstance(body, bytes):
+        set_header("Content-Length", str(len(body)))
+    if "x-ms-request-id" not in names:
+        set_header("x-ms-request-id", str(uuid.uuid4()))
+    set_header("x-ms-version", API_VERSION)
+    set_header("Server", SERVER)
+    set_header("Date", http_date_of(time.time()))
+    if client_request_id:
+        set_header("x-ms-client-request-id", client_request_id)
+    status = answer.status
+    if body is None and status not in (204, 304) and not 100 <= status < 200 and "content-length" not in names:
+        headers["Content-Length"] = "0"
+    start_response(_STATUS_LINES[status], list(headers.items()))
+    if environ["REQUEST_METHOD"] == "HEAD" or body is None or status in (204, 304):
+        answer.close()
+        return []
+    if isinstance(body, bytes):
+        return [body]
+    return body
+
+
+def _set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """werkzeug's ``Headers.set``: replace the first header of that name (any case) in place, or
+    add it at the end."""
+    lower = name.lower()
+    for key in headers:
+        if key.lower() == lower:
+            if key == name:
+                headers[key] = value
+            else:  # werkzeug writes the new name's spelling in the old one's place
+                renamed = {(name if k == key else k): (value if k == key else v) for k, v in headers.items()}
+                headers.clear()
+                headers.update(renamed)
+            return
+    headers[name] = value
 
 
 def empty(status: int, headers: dict[str, str] | None = None) -> FilesResponse:

@@ -21,8 +21,8 @@ MAX_QUOTA_GIB = 102400
 
 
 def list_shares(call: Call) -> FilesResponse:
-    prefix, marker, max_results, echo = paging_from(call.request)
-    include = (call.request.args.get("include") or "").split(",")
+    prefix, marker, max_results, echo = paging_from(call.web_request)
+    include = (call.web_request.args.get("include") or "").split(",")
     matching = [info for info in call.storage.list_shares() if info.name.startswith(prefix)]
     shares, next_marker = page(matching, lambda info: info.name, marker, max_results)
     root, close = listing({"ServiceEndpoint": call.service_endpoint}, echo)

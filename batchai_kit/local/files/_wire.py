@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal, overload
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Union, overload
 
 import attrs
 from werkzeug.wrappers import Request
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from ._errors import FilesError, bad_header, bad_query
 from ._store import CONTENT_SETTINGS
@@ -19,6 +20,62 @@ if TYPE_CHECKING:
 MAX_LIST_RESULTS = 5000
 _METADATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class FileRequest(Protocol):
+    """What the file and header helpers read of a request: werkzeug's Request, or an
+    :class:`EnvironRequest` on the app's fast path."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def headers(self) -> Any: ...  # .get(name) in any case, .items()
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    @property
+    def stream(self) -> IO[bytes]: ...
+
+
+_BODY_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+
+
+def lowercase_headers(environ: dict) -> dict[str, str]:
+    """The request's headers by lower-case name: what ``request.headers`` shows (werkzeug's
+    ``EnvironHeaders``: ``HTTP_*`` keys but its Content-Type/-Length, and the non-empty CGI
+    ``CONTENT_TYPE``/``CONTENT_LENGTH``), read from the environ in one pass."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                headers[key[5:].replace("_", "-").lower()] = value
+        elif key in _BODY_HEADERS and value:
+            headers[_BODY_HEADERS[key]] = value
+    return headers
+
+
+class LowercaseHeaders(dict):
+    """Headers by lower-case name whose ``get`` takes a name in any case, as werkzeug's do."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.get(self, name.lower(), default)
+
+
+class EnvironRequest:
+    """A request as the hot file operations read it (method, headers, body), taken straight from
+    the WSGI environ with werkzeug's own helpers for the body: what a werkzeug ``Request`` shows
+    them, without building one."""
+
+    __slots__ = ("content_length", "environ", "headers", "method", "stream")
+
+    def __init__(self, environ: dict, headers: dict[str, str]):
+        self.environ = environ
+        self.method: str = environ["REQUEST_METHOD"]
+        self.headers = LowercaseHeaders(headers)
+        self.content_length = get_content_length(environ)
+        self.stream: IO[bytes] = get_input_stream(environ)
 
 
 @attrs.frozen
@@ -36,7 +93,7 @@ class ByteRange:
         return self.end - self.start + 1
 
 
-def metadata_from(request: Request) -> dict[str, str]:
+def metadata_from(request: FileRequest) -> dict[str, str]:
     """``x-ms-meta-*`` headers. Names come back lower-case: WSGI keeps no header case."""
     metadata = {}
     for name, value in request.headers.items():
@@ -49,7 +106,7 @@ def metadata_from(request: Request) -> dict[str, str]:
     return metadata
 
 
-def content_settings_from(request: Request) -> dict[str, str]:
+def content_settings_from(request: FileRequest) -> dict[str, str]:
     """The ``x-ms-content-*`` / ``x-ms-cache-control`` settings a request sets (non-empty ones)."""
     settings = {}
     for setting in CONTENT_SETTINGS:
@@ -60,16 +117,16 @@ def content_settings_from(request: Request) -> dict[str, str]:
 
 
 @overload
-def int_header(request: Request, name: str, minimum: int, maximum: int,
+def int_header(request: FileRequest, name: str, minimum: int, maximum: int,
                required: Literal[True] = True) -> int: ...
 
 
 @overload
-def int_header(request: Request, name: str, minimum: int, maximum: int,
+def int_header(request: FileRequest, name: str, minimum: int, maximum: int,
                required: bool) -> int | None: ...
 
 
-def int_header(request: Request, name: str, minimum: int, maximum: int,
+def int_header(request: FileRequest, name: str, minimum: int, maximum: int,
                required: bool = True) -> int | None:
     text = request.headers.get(name)
     if text is None:
@@ -82,14 +139,14 @@ def int_header(request: Request, name: str, minimum: int, maximum: int,
 
 
 @overload
-def range_from(request: Request, required: Literal[True]) -> ByteRange: ...
+def range_from(request: FileRequest, required: Literal[True]) -> ByteRange: ...
 
 
 @overload
-def range_from(request: Request, required: bool) -> ByteRange | None: ...
+def range_from(request: FileRequest, required: bool) -> ByteRange | None: ...
 
 
-def range_from(request: Request, required: bool) -> ByteRange | None:
+def range_from(request: FileRequest, required: bool) -> ByteRange | None:
     """``x-ms-range`` (preferred) or ``Range``: ``bytes=start-end`` or ``bytes=start-``."""
     for name in ("x-ms-range", "Range"):
         text = request.headers.get(name)
@@ -121,7 +178,7 @@ def paging_from(request: Request) -> tuple[str, str | None, int, dict[str, str |
     return prefix, marker, min(max_results, MAX_LIST_RESULTS), echo
 
 
-def read_body(request: Request, expected: int) -> bytes:
+def read_body(request: FileRequest, expected: int) -> bytes:
     """Exactly *expected* bytes of body (bounded by the caller), or 400 if the client sent fewer."""
     chunks, received = [], 0
     while received < expected:
@@ -133,7 +190,7 @@ def read_body(request: Request, expected: int) -> bytes:
     return b"".join(chunks)
 
 
-def drain(request: Request, limit: int = 8 << 20) -> None:
+def drain(request: FileRequest, limit: int = 8 << 20) -> None:
     """Read (up to *limit* bytes of) a body the handler did not consume.
 
     werkzeug closes every connection after the response; closing a socket with unread input
@@ -152,7 +209,7 @@ def drain(request: Request, limit: int = 8 << 20) -> None:
 class Call:
     """One authenticated request on its way to an operation handler."""
 
-    request: Request
+    request: Union[Request, EnvironRequest]
     share: str | None
     segments: tuple[str, ...]
     grant: Grant
@@ -161,9 +218,16 @@ class Call:
     account_name: str
 
     @property
+    def web_request(self) -> Request:
+        """werkzeug's request, for what only the general path needs (the query, the host): the
+        fast path serves file operations, which read the headers and the body alone."""
+        assert isinstance(self.request, Request), "a fast-path call reads headers and body only"
+        return self.request
+
+    @property
     def service_endpoint(self) -> str:
         """``https://host:port/account/``: only listings show it (werkzeug builds it per call)."""
-        return f"{self.request.host_url}{self.account_name}/"
+        return f"{self.web_request.host_url}{self.account_name}/"
 
     @property
     def share_name(self) -> str:
