@@ -217,7 +217,7 @@ def bench_transfers(options: Any) -> list[Row]:
             _say(f"cp -r of the small tree on the same disk: {copy_wall:.2f} s, {copy_rate:.1f} MB/s "
                  f"(CPU {copy_cpu:.2f} s, nearly all the kernel's creating {count} files)")
             _say("small files, emulator in this process (client and emulator share one GIL):")
-            embedded = _small_files(share, tree, root / "down-embedded", count, lambda: 0.0)
+            embedded = _small_files(share, tree, root / "down-embedded", count, lambda: (0.0, 0.0))
         finally:
             azure.emulator.stop()
         _say("small files, emulator in its own process (`batchai-kit emulator`), as a user runs a service:")
@@ -231,6 +231,8 @@ def bench_transfers(options: Any) -> list[Row]:
                 ">= 10 MB/s", own.down >= 10),
             Row("  CPU ms per file, client + emulator: up / down", "6.5 client (up)",
                 f"{own.cpu_text(count)}", "-", None),
+            Row("  emulator process CPU ms per file, user + kernel: up / down", "-",
+                f"{own.kernel_text(count)}", "-", None),
             Row("  the same, emulator in this process: up / down", "1.1 / 2.0 MB/s",
                 f"{embedded.up:.2f} / {embedded.down:.2f} MB/s; CPU ms per file {embedded.cpu_text(count)}",
                 "-", None),
@@ -249,6 +251,8 @@ class _SmallFiles:
     down: float
     up_cpu: tuple[float, float]  # CPU seconds of (this process, the emulator's process)
     down_cpu: tuple[float, float]
+    up_kernel: float  # of the emulator process's CPU seconds, those in the kernel
+    down_kernel: float
     rewall: float
     rebytes: int
 
@@ -260,21 +264,33 @@ class _SmallFiles:
 
         return f"{per_file(self.up_cpu)} / {per_file(self.down_cpu)}"
 
+    def kernel_text(self, count: int) -> str:
+        def split(cpu: tuple[float, float], kernel: float) -> str:
+            return f"{1000 * (cpu[1] - kernel) / count:.2f} + {1000 * kernel / count:.2f}"
+
+        return f"{split(self.up_cpu, self.up_kernel)} / {split(self.down_cpu, self.down_kernel)}"
+
 
 def _small_files(share: Any, tree: Path, down_to: Path, count: int,
-                 emulator_cpu: Callable[[], float]) -> _SmallFiles:
+                 emulator_cpu: Callable[[], tuple[float, float]]) -> _SmallFiles:
     """Upload ``tree`` (``count`` files of 10 KB) into a new directory, upload it again unchanged,
     download it: rates and the CPU of this process and of the emulator's (0 when it is this one)."""
     total = count * 10_000
 
+    kernel = [0.0]
+
     def measured(action: Callable[[], Any]) -> tuple[float, tuple[float, float]]:
-        emulator_before = emulator_cpu()
+        user_before, kernel_before = emulator_cpu()
         wall, cpu = _timed(action)
-        return wall, (cpu, emulator_cpu() - emulator_before)
+        user_after, kernel_after = emulator_cpu()
+        kernel[0] = kernel_after - kernel_before
+        return wall, (cpu, user_after - user_before + kernel[0])
 
     wall, up_cpu = measured(lambda: share.upload(tree, "small"))
+    up_kernel = kernel[0]
     _say(f"  {count} x 10 KB upload: {wall:.2f} s, {total / wall / 1e6:.2f} MB/s "
-         f"(CPU {up_cpu[0]:.2f} s client, {up_cpu[1]:.2f} s emulator process)")
+         f"(CPU {up_cpu[0]:.2f} s client, {up_cpu[1]:.2f} s emulator process, "
+         f"{up_kernel:.2f} s of it in the kernel)")
     up = total / wall / 1e6
     reports = []
     rewall, recpu = measured(lambda: reports.append(share.upload(tree, "small")))
@@ -282,8 +298,9 @@ def _small_files(share: Any, tree: Path, down_to: Path, count: int,
          f"{recpu[1]:.2f} s emulator process), {reports[0].bytes} bytes sent, {len(reports[0].skipped)} skipped")
     wall, down_cpu = measured(lambda: share.download("small", down_to))
     _say(f"  {count} x 10 KB download: {wall:.2f} s, {total / wall / 1e6:.2f} MB/s "
-         f"(CPU {down_cpu[0]:.2f} s client, {down_cpu[1]:.2f} s emulator process)")
-    return _SmallFiles(up, total / wall / 1e6, up_cpu, down_cpu, rewall, reports[0].bytes)
+         f"(CPU {down_cpu[0]:.2f} s client, {down_cpu[1]:.2f} s emulator process, "
+         f"{kernel[0]:.2f} s of it in the kernel)")
+    return _SmallFiles(up, total / wall / 1e6, up_cpu, down_cpu, up_kernel, kernel[0], rewall, reports[0].bytes)
 
 
 def _copy_with_cp(source: Path, target: Path) -> tuple[float, float]:
@@ -298,8 +315,9 @@ def _copy_with_cp(source: Path, target: Path) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _emulator_process(data_dir: Path) -> Iterator[tuple[Path, Callable[[], float]]]:
-    """``batchai-kit emulator`` in a child process: (its ready file, its CPU seconds so far)."""
+def _emulator_process(data_dir: Path) -> Iterator[tuple[Path, Callable[[], tuple[float, float]]]]:
+    """``batchai-kit emulator`` in a child process: (its ready file, its CPU seconds so far in user
+    space and in the kernel)."""
     ready = data_dir.parent / f"{data_dir.name}.json"
     output = data_dir.parent / f"{data_dir.name}.log"
     with open(output, "wb") as log_file:
@@ -312,9 +330,9 @@ def _emulator_process(data_dir: Path) -> Iterator[tuple[Path, Callable[[], float
                 raise RuntimeError(f"the emulator did not start: {output.read_text()}")
             time.sleep(0.05)
 
-        def cpu() -> float:
+        def cpu() -> tuple[float, float]:
             fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return int(fields[11]) / os.sysconf("SC_CLK_TCK"), int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
         yield ready, cpu
     finally:

@@ -57,7 +57,8 @@ class _QuietHandler(KeepAliveHandler):
     disable_nagle_algorithm = True
 
     def log_request(self, code="-", size="-"):
-        log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
 
     def log(self, type, message, *args):
         if type != "error":

@@ -4,6 +4,7 @@ every response so the next request on the connection starts where it should."""
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 
 import pytest
@@ -106,3 +107,20 @@ def test_an_application_error_is_a_500_and_closes_the_connection(server):
     status, _, response = ask(connection, "GET", "/boom")
     assert status == 500 and response.getheader("Connection") == "close"
     connection.close()
+
+
+def test_a_client_expecting_100_continue_gets_one_interim_answer_then_the_answer(server):
+    running, context = server
+    raw = context.wrap_socket(socket.create_connection((running.host, running.port), timeout=10),
+                              server_hostname=running.host)
+    with raw:
+        raw.sendall(b"PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += raw.recv(1)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        raw.sendall(b"body")
+        answer = b""
+        while not answer.endswith(b"body"):
+            answer += raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"100 Continue" not in answer

@@ -28,7 +28,7 @@ class FileData:
         if not located.parent_exists:
             raise FilesError("ParentNotFound")
         try:
-            stat = os.stat(located.path)
+            stat = located.found or os.stat(located.path)
         except FileNotFoundError:
             raise FilesError("ResourceNotFound") from None
         if not S_ISREG(stat.st_mode):
@@ -56,7 +56,7 @@ class FileData:
         if not located.parent_exists:
             raise FilesError("ParentNotFound")
         with self.storage.lock_for(share, located.key):
-            if located.path.is_dir():
+            if located.path.is_dir():  # under the lock: a directory made meanwhile is seen
                 raise FilesError("ResourceTypeMismatch")
             descriptor = os.open(located.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             try:

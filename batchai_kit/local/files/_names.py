@@ -15,6 +15,7 @@ from ._errors import FilesError
 _SHARE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 # Azure refuses these in file and directory names; "/" separates segments.
 _FORBIDDEN_CHARACTERS = frozenset('"\\:|<>*?/') | frozenset(chr(c) for c in range(0x20)) | {"\x7f"}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_SEGMENT_LENGTH = 255
 MAX_PATH_LENGTH = 2048
 MAX_DEPTH = 250
@@ -38,6 +39,8 @@ def azure_name(local: str) -> str | None:
 
 def local_name(azure: str) -> str:
     """The name on disk (as a job sees it) of the Azure Files name *azure*."""
+    if azure.isascii():  # the private-use characters are not: nothing to map
+        return azure
     return "".join(_SMB_UNMAPPED.get(ch, ch) for ch in azure)
 
 
@@ -57,7 +60,7 @@ def is_entry_name(segment: str) -> bool:
     return (
         0 < len(segment) <= MAX_SEGMENT_LENGTH
         and segment not in (".", "..")
-        and not any(ch in _FORBIDDEN_CHARACTERS for ch in segment)
+        and _FORBIDDEN_CHARACTERS.isdisjoint(segment)
         and not _has_lone_surrogate(segment)
     )
 
@@ -79,4 +82,4 @@ def split_entry_path(path: str) -> tuple[str, ...]:
 
 def _has_lone_surrogate(text: str) -> bool:
     # Bytes that are not UTF-8 reach us as surrogate escapes; they can name no Azure file.
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    return not text.isascii() and _LONE_SURROGATE.search(text) is not None

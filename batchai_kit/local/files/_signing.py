@@ -29,7 +29,6 @@ SAS_FIELDS_AFTER_RESOURCE = ("si", "sip", "spr", "sv", "rscc", "rscd", "rsce", "
 _SAS_TOKEN_ORDER = ("st", "se", "sp", "sip", "spr", "sv", "si", "sr",
                     "rscc", "rscd", "rsce", "rscl", "rsct", "sig")
 
-_WHITESPACE = re.compile(r"\s+")
 _SAS_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?Z)?")
 
 
@@ -62,8 +61,9 @@ def shared_key_string_to_sign(method: str, headers: Mapping[str, str], account: 
     if "x-ms-date" in headers:
         standard["date"] = ""
     lines = [method.upper(), *standard.values()]
+    # runs of whitespace as one space, none at the ends (str.split's whitespace is regex \s's)
     canonical_headers = "".join(
-        f"{name}:{_WHITESPACE.sub(' ', value).strip()}\n"
+        f"{name}:{' '.join(value.split())}\n"
         for name, value in sorted(headers.items()) if name.startswith("x-ms-")
     )
     return "\n".join(lines) + "\n" + canonical_headers + f"/{account}{raw_path}" + _canonical_query(query)

@@ -66,6 +66,9 @@ class Located:
     key: str            # "dir/sub/file" below the share: the sidecar key
     path: Path
     parent_exists: bool
+    # the lstat of the path when it is no symlink, taken while locating it (None: missing, a
+    # symlink, or not looked at): what a stat would say now, without asking the disk again
+    found: os.stat_result | None = None
 
 
 @attrs.frozen
@@ -186,11 +189,18 @@ class Storage:
         if not segments:
             return Located(share, "", Path(real_root), True)
         on_disk = [local_name(segment) for segment in segments]
-        real_parent = _real_below(real_root, on_disk[:-1])
+        real_parent, parent_stat = _real_below(real_root, on_disk[:-1])
         path = os.path.join(real_parent, on_disk[-1])
-        if not (_inside(real_parent, real_root) and _inside(_real_below(real_parent, on_disk[-1:]), real_root)):
+        real_path, found = _real_below(real_parent, on_disk[-1:])
+        if not (_inside(real_parent, real_root) and _inside(real_path, real_root)):
             raise FilesError("ResourceNotFound")
-        return Located(share, "/".join(segments), Path(path), os.path.isdir(real_parent))
+        if len(on_disk) == 1:
+            parent_exists = True  # the share's directory: _real_root saw it is one
+        elif parent_stat is not None:
+            parent_exists = S_ISDIR(parent_stat.st_mode)
+        else:
+            parent_exists = os.path.isdir(real_parent)
+        return Located(share, "/".join(segments), Path(path), parent_exists, found)
 
     def _real_root(self, share: str) -> str:
         """The share directory with symlinks resolved; 404 ShareNotFound if it is none. Resolved
@@ -302,20 +312,22 @@ class Storage:
         return sorted(listed, key=lambda item: item.name)
 
 
-def _real_below(real_directory: str, names: list[str]) -> str:
+def _real_below(real_directory: str, names: list[str]) -> tuple[str, os.stat_result | None]:
     """``os.path.realpath(os.path.join(real_directory, *names))`` for a directory whose path has
-    no symlinks: one ``lstat`` per name, where realpath takes one per component from ``/``."""
+    no symlinks: one ``lstat`` per name, where realpath takes one per component from ``/``. Also
+    the last name's lstat when the walk met no symlink and nothing missing (else None)."""
     current = real_directory
+    found = None
     for index, name in enumerate(names):
         candidate = os.path.join(current, name)
         try:
-            mode = os.lstat(candidate).st_mode
+            found = os.lstat(candidate)
         except OSError:  # missing (or below a file): realpath keeps the rest as it is
-            return os.path.join(candidate, *names[index + 1:])
-        if S_ISLNK(mode):
-            return os.path.realpath(os.path.join(candidate, *names[index + 1:]))
+            return os.path.join(candidate, *names[index + 1:]), None
+        if S_ISLNK(found.st_mode):
+            return os.path.realpath(os.path.join(candidate, *names[index + 1:])), None
         current = candidate
-    return current
+    return current, found
 
 
 def _inside(path: str, root: str) -> bool:

@@ -68,12 +68,21 @@ class EntryRecord:
     metadata: dict[str, str]
 
 
+# Entry rows this store wrote last, kept in memory: an upload writes a row at Create File and
+# reads it back at the Put Range that follows, which then needs no query.
+RECENT_ENTRIES = 1024
+
+
 class PropertiesStore:
-    """Thread-safe access to the sidecar SQLite database (one connection, one lock)."""
+    """Thread-safe access to the sidecar SQLite database (one connection, one lock).
+
+    It must be the database's only writer (the emulator's Files service is): the entry rows it
+    wrote last are read back from memory."""
 
     def __init__(self, path: Path):
         private_sqlite(path)
         self._lock = threading.Lock()
+        self._recent: dict[tuple[str, str], EntryRecord] = {}  # guarded by _lock, oldest first
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -104,6 +113,7 @@ class PropertiesStore:
 
     def delete_share(self, name: str) -> None:
         with self._lock:
+            self._recent.clear()
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM shares WHERE name = ?", (name,))
             self._db.execute("DELETE FROM entries WHERE share = ?", (name,))
@@ -111,8 +121,12 @@ class PropertiesStore:
 
     # files and directories ------------------------------------------------------------------
     def get_entry(self, share: str, path: str) -> EntryRecord | None:
-        rows = self._run("SELECT inode, size, mtime_ns, content, metadata FROM entries "
-                         "WHERE share = ? AND path = ?", share, path)
+        with self._lock:
+            recent = self._recent.get((share, path))
+            if recent is not None:
+                return recent
+            rows = self._db.execute("SELECT inode, size, mtime_ns, content, metadata FROM entries "
+                                    "WHERE share = ? AND path = ?", (share, path)).fetchall()
         if not rows:
             return None
         inode, size, mtime_ns, content, metadata = rows[0]
@@ -120,9 +134,17 @@ class PropertiesStore:
 
     def put_entry(self, share: str, path: str, record: EntryRecord) -> None:
         fp = record.fingerprint
-        self._run("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                  share, path, fp.inode, fp.size, fp.mtime_ns,
-                  json.dumps(record.content), json.dumps(record.metadata))
+        row = (share, path, fp.inode, fp.size, fp.mtime_ns, json.dumps(record.content), json.dumps(record.metadata))
+        # the dicts of a record are shared with whoever holds it: the remembered one gets copies
+        remembered = EntryRecord(fp, dict(record.content), dict(record.metadata))
+        with self._lock:
+            self._recent.pop((share, path), None)  # moves to the newest end; gone if the write fails
+            self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            self._recent[share, path] = remembered
+            if len(self._recent) > RECENT_ENTRIES:
+                del self._recent[next(iter(self._recent))]
 
     def delete_entry(self, share: str, path: str) -> None:
-        self._run("DELETE FROM entries WHERE share = ? AND path = ?", share, path)
+        with self._lock:
+            self._recent.pop((share, path), None)
+            self._db.execute("DELETE FROM entries WHERE share = ? AND path = ?", (share, path))
