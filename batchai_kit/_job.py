@@ -118,6 +118,7 @@ class _Tail:
         self.url: str | None = None
         self.url_expires = 0.0
         self.session = job.azure.http_session()
+        self.retry = job.azure.retry()  # one policy for every read (each makes its own Attempts)
 
     def _link(self) -> str | None:
         if self.url is None or time.monotonic() > self.url_expires:
@@ -139,7 +140,7 @@ class _Tail:
         chunk = b""
         while True:
             response = _fetch(self.session, url, f"{self.name} of job {self.job.name}", allowed=(401, 403, 416),
-                              retry=self.job.azure.retry(),
+                              retry=self.retry,
                               headers={"Range": f"bytes={self.position}-{self.position + MAX_CHUNK - 1}"})
             if response.status_code == 416:  # nothing new yet
                 break
