@@ -88,9 +88,10 @@ def through_quickstart(workdir: Path, epochs: int) -> tuple[float, float | None,
     own process put on the machine while the job trained."""
     watch = _Watch(epochs)
     server_log = logging.getLogger("batchai_kit.local.server")
-    level = server_log.level
+    level, propagate = server_log.level, server_log.propagate
     server_log.addHandler(watch)
     server_log.setLevel(logging.DEBUG)
+    server_log.propagate = False  # the request lines are counted, not shown
     try:
         started = time.monotonic()
         azure = bk.Azure.local(workdir / "emulator")
@@ -100,6 +101,7 @@ def through_quickstart(workdir: Path, epochs: int) -> tuple[float, float | None,
     finally:
         server_log.removeHandler(watch)
         server_log.setLevel(level)
+        server_log.propagate = propagate
     return seconds, result.test_error, watch.load()
 
 
