@@ -138,16 +138,9 @@ class FilesService:
             response = self._dispatch(request)
             if isinstance(response, Answer):
                 response = response.to_response()
-        except FilesError as error:
-            log.debug("%s %s -> %s", request.method, request.path, error)
-            response = error_response(error)
-        except Exception:
-            log.exception("Internal error answering %s %s", request.method, request.path)
-            response = error_response(FilesError("InternalError"))
-        with contextlib.suppress(Exception):  # the client went away mid-body; nothing left to read
-            drain(request)
-        add_service_headers(response, request.headers.get("x-ms-client-request-id"))
-        return response(environ, start_response)
+        except Exception as error:  # noqa: BLE001 - every failure is answered, as Azure Files would
+            response = _failure(error, request.method, request.path)
+        return _respond(response, request, request.headers.get("x-ms-client-request-id"), environ, start_response)
 
     def _dispatch(self, request: Request):
         share, segments = self._target(request.script_root, request.path)
@@ -205,18 +198,9 @@ class FilesService:
             answer = operation.handler(call)
             assert isinstance(answer, Answer), "the fast routes' handlers answer with an Answer"
         except Exception as error:  # noqa: BLE001 - answered as the general path answers it
-            if isinstance(error, FilesError):
-                log.debug("%s %s -> %s", request.method, full_path, error)
-            else:
-                log.exception("Internal error answering %s %s", request.method, full_path)
-                error = FilesError("InternalError")
-            response = error_response(error)
-            with contextlib.suppress(Exception):
-                drain(request)
-            add_service_headers(response, headers.get("x-ms-client-request-id"))
-            return response(environ, start_response)
-        with contextlib.suppress(Exception):  # the client went away mid-body; nothing left to read
-            drain(request)
+            return _respond(_failure(error, request.method, full_path), request,
+                            headers.get("x-ms-client-request-id"), environ, start_response)
+        _drain_quietly(request)
         return answer_wsgi(answer, environ, start_response, headers.get("x-ms-client-request-id"))
 
     def _target(self, script_root: str, path: str) -> tuple[str | None, tuple[str, ...]]:
@@ -229,6 +213,29 @@ class FilesService:
         if not rest:
             return None, ()
         return check_share_name(rest[0]), check_entry_path(rest[1:])
+
+
+def _failure(error: Exception, method: str, path: str):
+    """The error answer to a request that raised *error* (called in its ``except`` block): a
+    FilesError as itself, anything else as a logged InternalError."""
+    if isinstance(error, FilesError):
+        log.debug("%s %s -> %s", method, path, error)
+        return error_response(error)
+    log.exception("Internal error answering %s %s", method, path)
+    return error_response(FilesError("InternalError"))
+
+
+def _drain_quietly(request) -> None:
+    with contextlib.suppress(Exception):  # the client went away mid-body; nothing left to read
+        drain(request)
+
+
+def _respond(response, request, client_request_id: str | None, environ, start_response):
+    """Send a werkzeug *response* after reading what is left of the request's body, with the
+    service headers every answer carries."""
+    _drain_quietly(request)
+    add_service_headers(response, client_request_id)
+    return response(environ, start_response)
 
 
 def _wsgi_text(text: str) -> str:
